@@ -1,0 +1,1 @@
+"""Ledger: canonical encoding, keys, transactions, blocks, the state machine and storage."""

@@ -1,0 +1,173 @@
+"""The pure state machine: validate and apply transactions and blocks.
+
+No clock, no randomness, no I/O: everything a transition may depend on comes
+from the state, the transaction and the :class:`BlockContext` (which is itself
+part of the block header). Handlers for each tx type live in ``ledger.txtypes``
+and register themselves here; applications (tasks, FML rounds) plug in the same way.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ledger.errors import TxRejected
+from ledger.genesis import Genesis
+from ledger.state import State, StateView
+from ledger.tx import Tx
+
+ACCOUNTS = "acct"
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    chain_id: str
+    height: int
+    prev_hash: str
+    timestamp_ms: int
+    proposer: str
+
+
+class TxHandler(Protocol):
+    tx_type: str
+
+    def check_payload(self, payload: dict[str, Any]) -> Any:
+        """Stateless payload check; raise TxRejected('payload.<field>', reason)."""
+
+    def check_state(self, view: StateView, tx: Tx, parsed: Any) -> None:
+        """Stateful precondition (balances, phases); raise TxRejected."""
+
+    def apply(self, view: StateView, tx: Tx, parsed: Any, ctx: BlockContext) -> None:
+        """Write the effects into ``view``; may raise TxRejected (view is then discarded)."""
+
+
+_HANDLERS: dict[str, TxHandler] = {}
+EndBlockHook = Callable[[StateView, BlockContext], None]
+_END_BLOCK_HOOKS: list[tuple[str, EndBlockHook]] = []
+GenesisHook = Callable[[StateView, Genesis], None]
+_GENESIS_HOOKS: list[tuple[str, GenesisHook]] = []
+
+
+def register_handler(handler: TxHandler) -> TxHandler:
+    _HANDLERS[handler.tx_type] = handler
+    return handler
+
+
+def register_end_block(name: str, hook: EndBlockHook) -> None:
+    if all(n != name for n, _ in _END_BLOCK_HOOKS):
+        _END_BLOCK_HOOKS.append((name, hook))
+
+
+def register_genesis(name: str, hook: GenesisHook) -> None:
+    if all(n != name for n, _ in _GENESIS_HOOKS):
+        _GENESIS_HOOKS.append((name, hook))
+
+
+def tx_types() -> list[str]:
+    _load_builtin_handlers()
+    return sorted(_HANDLERS)
+
+
+def _load_builtin_handlers() -> None:
+    # Imported lazily to avoid import cycles; each module registers itself.
+    import ledger.txtypes  # noqa: F401
+
+
+def get_account(view: "StateView | State", address: str) -> dict[str, int]:
+    acct = view.get(ACCOUNTS, address)
+    return dict(acct) if acct else {"balance": 0, "nonce": 0}
+
+
+def set_account(view: StateView, address: str, acct: dict[str, int]) -> None:
+    view.set(ACCOUNTS, address, {"balance": acct["balance"], "nonce": acct["nonce"]})
+
+
+def check_payload(tx: Tx) -> Any:
+    _load_builtin_handlers()
+    handler = _HANDLERS.get(tx.type)
+    if handler is None:
+        raise TxRejected("type", f"unknown transaction type {tx.type!r}; known: {', '.join(sorted(_HANDLERS))}")
+    return handler.check_payload(tx.payload)
+
+
+def validate_tx(view: "StateView", tx: Tx, *, expected_nonce: int | None = None) -> Any:
+    """Full validation of a tx against a state (nonce, payload, preconditions)."""
+    parsed = check_payload(tx)
+    nonce = get_account(view, tx.sender)["nonce"] if expected_nonce is None else expected_nonce
+    if tx.nonce < nonce:
+        raise TxRejected("nonce", f"nonce {tx.nonce} already used; next expected nonce is {nonce}", 409)
+    if tx.nonce > nonce:
+        raise TxRejected("nonce", f"nonce {tx.nonce} skips ahead; next expected nonce is {nonce}", 409)
+    _HANDLERS[tx.type].check_state(view, tx, parsed)
+    return parsed
+
+
+def apply_tx(view: StateView, tx: Tx, ctx: BlockContext) -> None:
+    """Validate and apply one tx atomically into ``view`` (raise TxRejected, view untouched)."""
+    child = view.child()
+    parsed = validate_tx(child, tx)
+    acct = get_account(child, tx.sender)
+    acct["nonce"] += 1
+    set_account(child, tx.sender, acct)
+    _HANDLERS[tx.type].apply(child, tx, parsed, ctx)
+    child.merge_into_parent()
+
+
+class BlockInvalid(ValueError):
+    pass
+
+
+def apply_block(state: State, txs: Sequence[Tx], ctx: BlockContext) -> StateView:
+    """Apply every tx of a block; any failing tx makes the whole block invalid.
+
+    Proposers only include txs that applied cleanly (see :func:`select_txs`), so an
+    honest block never fails here.
+    """
+    view = state.view()
+    for i, tx in enumerate(txs):
+        try:
+            apply_tx(view, tx, ctx)
+        except TxRejected as exc:
+            raise BlockInvalid(f"tx {i} ({tx.hash[:12]}) invalid: {exc}") from None
+    run_end_block(view, ctx)
+    return view
+
+
+def run_end_block(view: StateView, ctx: BlockContext) -> None:
+    _load_builtin_handlers()
+    for _, hook in _END_BLOCK_HOOKS:
+        hook(view, ctx)
+
+
+def select_txs(state: State, candidates: Sequence[Tx], ctx: BlockContext,
+               max_txs: int) -> tuple[StateView, list[Tx], list[tuple[Tx, TxRejected]]]:
+    """Proposer side: apply candidates in order, keep those that succeed."""
+    view = state.view()
+    included: list[Tx] = []
+    rejected: list[tuple[Tx, TxRejected]] = []
+    for tx in candidates:
+        if len(included) >= max_txs:
+            break
+        try:
+            apply_tx(view, tx, ctx)
+            included.append(tx)
+        except TxRejected as exc:
+            rejected.append((tx, exc))
+    run_end_block(view, ctx)
+    return view, included, rejected
+
+
+def genesis_state(genesis: Genesis) -> State:
+    """The state at height 0: balances, validators and application params."""
+    _load_builtin_handlers()
+    state = State()
+    view = state.view()
+    for addr, amount in sorted(genesis.balances.items()):
+        set_account(view, addr, {"balance": amount, "nonce": 0})
+    view.set("meta", "chain", {"chain_id": genesis.chain_id, "genesis_hash": genesis.hash})
+    for v in genesis.validators:
+        view.set("validator", v.address, {"name": v.name, "capacity": v.capacity})
+    for _, hook in _GENESIS_HOOKS:
+        hook(view, genesis)
+    state.apply_writes(view.writes)
+    return state

@@ -1,0 +1,209 @@
+"""Public REST API (FastAPI). OpenAPI docs at ``/docs``.
+
+Every refusal is a JSON body ``{"error": ..., "field": ..., "reason": ...}`` with a
+4xx status; nothing is stored for a refused request.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ledger.encoding import EncodingError, loads_strict
+from ledger.errors import TxRejected
+from ledger.keys import parse_public_key
+from ledger.tx import parse_tx
+
+if TYPE_CHECKING:
+    from node.node import Node
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.error, self.field, self.reason = status, error, field, reason
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="what kind of request was refused")
+    field: str = Field(description="dotted path of the offending field ('$' = the whole body)")
+    reason: str
+
+
+class TxIn(BaseModel):
+    """Documentation of the body of POST /txs (the body is parsed strictly by hand, see README)."""
+    chain_id: str
+    type: str = Field(description="transfer | task | ... (see GET /status tx_types)")
+    sender: str = Field(description="hex Ed25519 public key (64 hex chars); also the account address")
+    nonce: int = Field(ge=0, description="next expected nonce of the sender")
+    payload: dict[str, Any]
+    signature: str = Field(description="hex Ed25519 signature (128 hex chars) of the canonical JSON without 'signature'")
+
+
+class TxAccepted(BaseModel):
+    tx_hash: str
+    status: str = "pending"
+    duplicate: bool = False
+
+
+class TxStatusOut(BaseModel):
+    tx_hash: str
+    status: str = Field(description="pending | committed")
+    height: int | None
+    index: int | None = None
+    tx: dict[str, Any]
+
+
+class AccountOut(BaseModel):
+    address: str
+    balance: int
+    nonce: int = Field(description="next expected nonce given committed state")
+    pending_nonce: int = Field(description="next nonce given committed state and this peer's mempool")
+
+
+class StatusOut(BaseModel):
+    chain_id: str
+    peer_id: str
+    name: str
+    height: int
+    latest_hash: str
+    state_root: str
+    latest_timestamp_ms: int
+    mempool_size: int
+    validators: list[dict[str, Any]]
+    tx_types: list[str]
+    consensus: dict[str, Any]
+
+
+def _error_response(status: int, error: str, field: str, reason: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": error, "field": field, "reason": reason})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error_response(exc.status, exc.error, exc.field, exc.reason)
+
+    @app.exception_handler(TxRejected)
+    async def _tx_rejected(_: Request, exc: TxRejected) -> JSONResponse:
+        return _error_response(exc.status, "invalid transaction", exc.field, exc.reason)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": ["$"], "msg": "invalid request"}
+        loc = [str(p) for p in first.get("loc", []) if p not in ("body", "query", "path")]
+        return _error_response(400, "invalid request", ".".join(loc) or "$", first.get("msg", "invalid"))
+
+
+async def read_json_body(request: Request, max_bytes: int) -> Any:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        raise ApiError(413, "body too large", "$", f"body is {length} bytes; limit is {max_bytes}")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise ApiError(413, "body too large", "$", f"body exceeds the {max_bytes}-byte limit")
+    try:
+        return loads_strict(body)
+    except EncodingError as exc:
+        raise ApiError(400, "malformed JSON", exc.path, exc.reason) from None
+
+
+def _check_address(address: str) -> None:
+    try:
+        parse_public_key(address)
+    except ValueError as exc:
+        raise ApiError(400, "invalid address", "address", str(exc)) from None
+
+
+def public_router(node: "Node") -> APIRouter:
+    r = APIRouter()
+
+    @r.post("/txs", status_code=202, response_model=TxAccepted, tags=["transactions"],
+            responses={400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 413: {"model": ErrorOut},
+                       422: {"model": ErrorOut}},
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                "schema": TxIn.model_json_schema()}}}})
+    async def submit_tx(request: Request) -> Any:
+        """Submit one signed transaction. 202 = accepted into the mempool (and gossiped)."""
+        obj = await read_json_body(request, node.config.max_body_bytes)
+        return node.submit_tx_obj(obj).model_dump()
+
+    @r.post("/txs/batch", tags=["transactions"])
+    async def submit_batch(request: Request) -> Any:
+        """Submit a JSON list of signed transactions; answers one result per tx, in order.
+
+        Each result is ``{"tx_hash"}`` or ``{"error", "field", "reason", "status"}``.
+        """
+        obj = await read_json_body(request, node.config.max_batch_body_bytes)
+        if not isinstance(obj, list):
+            raise ApiError(400, "invalid request", "$", "body must be a JSON list of transactions")
+        results = []
+        for i, item in enumerate(obj):
+            try:
+                results.append(node.submit_tx_obj(item).model_dump())
+            except TxRejected as exc:
+                results.append({"error": "invalid transaction", "field": f"[{i}].{exc.field}",
+                                "reason": exc.reason, "status": exc.status})
+        return {"results": results}
+
+    @r.get("/txs/{tx_hash}", response_model=TxStatusOut, tags=["transactions"],
+           responses={404: {"model": ErrorOut}})
+    async def get_tx(tx_hash: str) -> Any:
+        found = node.chain.storage.get_tx(tx_hash)
+        if found:
+            tx, height, idx = found
+            return {"tx_hash": tx_hash, "status": "committed", "height": height, "index": idx, "tx": tx}
+        pending = node.mempool.get(tx_hash)
+        if pending:
+            return {"tx_hash": tx_hash, "status": "pending", "height": None, "tx": pending.to_dict()}
+        raise ApiError(404, "not found", "tx_hash", "no committed or pending transaction with this hash")
+
+    @r.get("/blocks/latest", tags=["blocks"], responses={404: {"model": ErrorOut}})
+    async def latest_block() -> Any:
+        if node.chain.height == 0:
+            raise ApiError(404, "not found", "height", "no block committed yet")
+        return node.chain.storage.get_block_dict(node.chain.height)
+
+    @r.get("/blocks/{height}", tags=["blocks"], responses={404: {"model": ErrorOut}})
+    async def block_at(height: int) -> Any:
+        d = node.chain.storage.get_block_dict(height) if height >= 1 else None
+        if d is None:
+            raise ApiError(404, "not found", "height", f"no block at height {height}; head is {node.chain.height}")
+        return d
+
+    @r.get("/blocks", tags=["blocks"])
+    async def blocks(from_: int = Query(1, alias="from", ge=1), limit: int = Query(20, ge=1, le=100)) -> Any:
+        """Up to ``limit`` (≤ 100) consecutive blocks starting at height ``from``."""
+        return {"blocks": node.chain.storage.get_block_dicts(from_, limit), "head": node.chain.height}
+
+    @r.get("/accounts/{address}", response_model=AccountOut, tags=["state"],
+           responses={400: {"model": ErrorOut}})
+    async def account(address: str) -> Any:
+        _check_address(address)
+        acct = node.chain.state.get("acct", address) or {"balance": 0, "nonce": 0}
+        pending = node.mempool.pending_nonce(address)
+        return {"address": address, "balance": acct["balance"], "nonce": acct["nonce"],
+                "pending_nonce": pending if pending is not None else acct["nonce"]}
+
+    @r.get("/tasks", tags=["state"])
+    async def tasks(status: str | None = Query(None, description="queued | allocated | done"),
+                    limit: int = Query(100, ge=1, le=1000)) -> Any:
+        """Committed edge-computing tasks in queue (commit) order."""
+        items = [t for _, t in node.chain.state.items("task") if status is None or t["status"] == status]
+        items.sort(key=lambda t: t["seq"])
+        return {"tasks": items[:limit], "total": len(items)}
+
+    @r.get("/status", response_model=StatusOut, tags=["node"])
+    async def status() -> Any:
+        return node.status()
+
+    @r.get("/health", tags=["node"])
+    async def health() -> Any:
+        return {"ok": True, "height": node.chain.height}
+
+    return r

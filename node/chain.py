@@ -1,0 +1,135 @@
+"""The chain a peer holds: committed state + storage, block building and verification.
+
+This is the application side of consensus (what ABCI calls the app): it builds
+proposals from mempool txs, re-executes proposed blocks to check their roots,
+and commits decided blocks atomically. It knows nothing about networking.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ledger.block import GENESIS_PREV_HASH, Block, Commit, Header
+from ledger.encoding import hash_object
+from ledger.genesis import Genesis
+from ledger.merkle import merkle_root
+from ledger.state import State, StateView
+from ledger.state_machine import BlockContext, BlockInvalid, apply_block, genesis_state, select_txs
+from ledger.storage import Storage
+from ledger.tx import Tx
+
+log = logging.getLogger("pocnet.chain")
+
+MAX_CLOCK_DRIFT_MS = 30_000
+
+# (state, height, prev_hash) -> (poc_digest, ranking) ; pluggable proposer selection
+PocDigestFn = Callable[[State, int, str], str]
+
+
+def default_poc_digest(state: State, height: int, prev_hash: str) -> str:
+    return hash_object({"selector": "none", "height": height, "prev_hash": prev_hash})
+
+
+class ChainError(RuntimeError):
+    pass
+
+
+@dataclass
+class Proposal:
+    block: Block
+    view: StateView
+
+
+class Chain:
+    def __init__(self, genesis: Genesis, storage: Storage, poc_digest: PocDigestFn = default_poc_digest) -> None:
+        self.genesis = genesis
+        self.storage = storage
+        self.poc_digest = poc_digest
+        self.lock = threading.RLock()
+        if not storage.is_initialised():
+            state = genesis_state(genesis)
+            storage.init_genesis(genesis.hash, state)
+            log.info("initialised new chain %s (genesis %s)", genesis.chain_id, genesis.hash[:16])
+        elif storage.get_meta("genesis_hash") != genesis.hash:
+            raise ChainError("database was created for a different genesis file "
+                             f"({storage.get_meta('genesis_hash')} != {genesis.hash})")
+        self.state = storage.load_state()
+        self.height = storage.head_height()
+        last = storage.get_block(self.height) if self.height > 0 else None
+        self.last_block: Block | None = last
+        if last is not None and last.header.state_root != self.state.root:
+            raise ChainError(f"stored state root {self.state.root} does not match block {self.height} "
+                             f"header {last.header.state_root}: database is corrupt")
+        if last is None and self.state.root != genesis_state(genesis).root:
+            raise ChainError("stored genesis state does not match genesis file")
+        log.info("chain at height %d head %s state_root %s", self.height, self.head_hash[:16], self.state.root[:16])
+
+    @property
+    def chain_id(self) -> str:
+        return self.genesis.chain_id
+
+    @property
+    def head_hash(self) -> str:
+        return self.last_block.hash if self.last_block else GENESIS_PREV_HASH
+
+    @property
+    def last_timestamp_ms(self) -> int:
+        return self.last_block.header.timestamp_ms if self.last_block else self.genesis.genesis_time_ms
+
+    def _ctx(self, height: int, timestamp_ms: int, proposer: str) -> BlockContext:
+        return BlockContext(self.chain_id, height, self.head_hash, timestamp_ms, proposer)
+
+    def build_block(self, round_: int, proposer: str, now_ms: int, candidates: Sequence[Tx],
+                    max_txs: int) -> tuple[Proposal, list]:
+        """Build the next block from candidate txs (those that fail are left out and returned)."""
+        with self.lock:
+            height = self.height + 1
+            ts = max(now_ms, self.last_timestamp_ms + 1)
+            ctx = self._ctx(height, ts, proposer)
+            view, included, rejected = select_txs(self.state, candidates, ctx, max_txs)
+            header = Header(self.chain_id, height, round_, self.head_hash, ts, proposer,
+                            merkle_root([t.hash for t in included]), self.state.root_with(view.writes),
+                            self.poc_digest(self.state, height, self.head_hash))
+            return Proposal(Block(header, tuple(included)), view), rejected
+
+    def verify_block(self, block: Block, now_ms: int | None = None, expected_proposer: str | None = None) -> StateView:
+        """Re-execute a proposed block on our state; raise BlockInvalid naming what is wrong."""
+        with self.lock:
+            h = block.header
+            if h.chain_id != self.chain_id:
+                raise BlockInvalid(f"wrong chain_id {h.chain_id}")
+            if h.height != self.height + 1:
+                raise BlockInvalid(f"height {h.height}, expected {self.height + 1}")
+            if h.prev_hash != self.head_hash:
+                raise BlockInvalid(f"prev_hash {h.prev_hash[:12]} is not our head {self.head_hash[:12]}")
+            if expected_proposer is not None and h.proposer != expected_proposer:
+                raise BlockInvalid(f"proposer {h.proposer[:12]} is not the expected {expected_proposer[:12]}")
+            if h.timestamp_ms <= self.last_timestamp_ms:
+                raise BlockInvalid("timestamp not after previous block")
+            if now_ms is not None and h.timestamp_ms > now_ms + MAX_CLOCK_DRIFT_MS:
+                raise BlockInvalid("timestamp too far in the future")
+            if h.tx_root != merkle_root([t.hash for t in block.txs]):
+                raise BlockInvalid("tx_root does not match txs")
+            if len({t.hash for t in block.txs}) != len(block.txs):
+                raise BlockInvalid("duplicate tx in block")
+            expected_digest = self.poc_digest(self.state, h.height, self.head_hash)
+            if h.poc_digest != expected_digest:
+                raise BlockInvalid("poc_digest does not match our proposer-selection inputs")
+            view = apply_block(self.state, block.txs, self._ctx(h.height, h.timestamp_ms, h.proposer))
+            root = self.state.root_with(view.writes)
+            if root != h.state_root:
+                raise BlockInvalid(f"state_root {h.state_root[:12]} != computed {root[:12]}")
+            return view
+
+    def commit(self, block: Block, view: StateView, commit: Commit) -> None:
+        """Persist a decided block with its certificate, then advance in-memory state."""
+        with self.lock:
+            if block.height != self.height + 1:
+                raise ChainError(f"commit of height {block.height} at height {self.height}")
+            full = block.with_commit(commit)
+            self.storage.save_block(full, view.writes)
+            self.state.apply_writes(view.writes)
+            self.height = block.height
+            self.last_block = full

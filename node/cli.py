@@ -1,0 +1,209 @@
+"""``pocnet`` command line: keys, genesis, node, cluster, tx, query (+ models, games, fml)."""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ledger.keys import KeyPair
+
+app = typer.Typer(help="pocnet: proof-of-contribution blockchain node for edge computing and FML.",
+                  no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="Ed25519 key files.", no_args_is_help=True)
+genesis_app = typer.Typer(help="Create chain homes and genesis files.", no_args_is_help=True)
+cluster_app = typer.Typer(help="Run a local multi-peer cluster.", no_args_is_help=True)
+tx_app = typer.Typer(help="Sign and submit transactions.", no_args_is_help=True)
+query_app = typer.Typer(help="Query a peer's REST API.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(genesis_app, name="genesis")
+app.add_typer(cluster_app, name="cluster")
+app.add_typer(tx_app, name="tx")
+app.add_typer(query_app, name="query")
+
+# Sub-apps of the other packages, mounted when present.
+for _name, _module, _help in (("models", "models.cli", "Proof-of-contribution models: data, training, evaluation."),
+                              ("games", "games.cli", "FML incentive games on JSON input."),
+                              ("fml", "fml.cli", "Federated meta-learning experiments.")):
+    try:
+        app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)
+    except ImportError as _exc:  # the package is optional at import time; say why it is missing
+        if _module.split(".")[0] not in str(_exc):
+            raise
+
+NODE_OPT = typer.Option("http://127.0.0.1:26650", "--node", help="peer URL")
+
+
+def _fail(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(2)
+
+
+def _print(obj) -> None:  # noqa: ANN001
+    typer.echo(json.dumps(obj, indent=2))
+
+
+@keys_app.command("new")
+def keys_new(out: Path = typer.Option(..., help="key file to write"),
+             force: bool = typer.Option(False, help="overwrite an existing file")) -> None:
+    """Generate a key; print its address."""
+    if out.exists() and not force:
+        _fail(f"{out} exists (use --force to overwrite)")
+    kp = KeyPair.generate()
+    kp.save(out)
+    typer.echo(kp.address)
+
+
+@keys_app.command("show")
+def keys_show(path: Path) -> None:
+    """Print the address of a key file."""
+    typer.echo(KeyPair.load(path).address)
+
+
+@genesis_app.command("new")
+def genesis_new(home: Path = typer.Option(..., help="cluster home directory"),
+                peers: int = typer.Option(1, min=1, max=64),
+                base_port: int = typer.Option(26650),
+                chain_id: str = typer.Option("pocnet-local"),
+                fund: list[str] = typer.Option([], help="ADDRESS:AMOUNT credited in genesis (repeatable)")) -> None:
+    """Create validator keys, peer configs and genesis in HOME (no-op if present)."""
+    from node.setup_home import init_cluster_home, parse_fund
+    try:
+        funds = [parse_fund(f) for f in fund]
+        g = init_cluster_home(home, peers, base_port, funds, chain_id=chain_id)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"genesis {g.hash} for chain {g.chain_id} with {len(g.validators)} validator(s) in {home}")
+
+
+@app.command("node")
+def node_cmd(home: Path = typer.Option(..., help="peer home (node_key.json, genesis.json, config.json)"),
+             db_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL (default: SQLite in HOME)"),
+             port: Optional[int] = typer.Option(None, help="override the configured port"),
+             log_level: Optional[str] = typer.Option(None)) -> None:
+    """Run one peer in the foreground."""
+    import uvicorn
+
+    from node.config import LOG_FILE, NodeConfig
+    from node.logging_setup import setup_logging
+    from node.node import Node
+    if not (home / "genesis.json").exists() or not (home / "node_key.json").exists():
+        _fail(f"{home} has no genesis.json/node_key.json; create it with `pocnet genesis new` or `pocnet cluster up`")
+    cfg = NodeConfig.load(home)
+    if port:
+        cfg.port = port
+    if log_level:
+        cfg.log_level = log_level
+    setup_logging(cfg.log_level, home / LOG_FILE, cfg.name)
+    try:
+        node = Node(home, cfg, db_url=db_url)
+    except Exception as exc:  # noqa: BLE001 - startup errors are reported, not traced
+        _fail(f"cannot start peer: {exc}")
+    uvicorn.run(node.create_app(), host=cfg.host, port=cfg.port, log_level="warning",
+                timeout_graceful_shutdown=5)
+
+
+@cluster_app.command("up")
+def cluster_up_cmd(peers: int = typer.Option(4, min=1, max=32),
+                   home: Path = typer.Option(Path("localnet")),
+                   base_port: int = typer.Option(26650),
+                   fund: list[str] = typer.Option([], help="ADDRESS:AMOUNT credited in genesis (repeatable)"),
+                   chain_id: str = typer.Option("pocnet-local")) -> None:
+    """Start N peers on 127.0.0.1:BASE_PORT.. in the foreground; Ctrl-C stops them all."""
+    from node.cluster import cluster_up
+    from node.setup_home import parse_fund
+    try:
+        funds = [parse_fund(f) for f in fund]
+        code = cluster_up(home, peers, base_port, funds, chain_id=chain_id, echo=typer.echo)
+    except ValueError as exc:
+        _fail(str(exc))
+    raise typer.Exit(code)
+
+
+def _client(node: str):  # noqa: ANN202
+    from node.client import PeerClient
+    return PeerClient(node)
+
+
+@tx_app.command("send")
+def tx_send(key: Path = typer.Option(..., help="sender key file"),
+            to: str = typer.Option(..., help="recipient address"),
+            amount: int = typer.Option(..., help="integer amount"),
+            node: str = NODE_OPT, wait: bool = typer.Option(True, help="wait until committed")) -> None:
+    """Sign and submit a transfer."""
+    _submit(node, key, "transfer", {"to": to, "amount": amount}, wait)
+
+
+@tx_app.command("task")
+def tx_task(key: Path = typer.Option(...), work: int = typer.Option(..., help="work units"),
+            demand: str = typer.Option("100", help="comma-separated integer resource demands"),
+            deadline_ms: int = typer.Option(10_000), node: str = NODE_OPT,
+            wait: bool = typer.Option(True)) -> None:
+    """Sign and submit an edge-computing task."""
+    try:
+        vec = [int(x) for x in demand.split(",")]
+    except ValueError:
+        _fail("--demand must be comma-separated integers")
+    _submit(node, key, "task", {"work": work, "demand": vec, "deadline_ms": deadline_ms}, wait)
+
+
+@tx_app.command("raw")
+def tx_raw(key: Path = typer.Option(...), tx_type: str = typer.Option(..., "--type"),
+           payload: str = typer.Option(..., help="payload JSON"), node: str = NODE_OPT,
+           wait: bool = typer.Option(True)) -> None:
+    """Sign and submit a tx of any type with a JSON payload."""
+    from ledger.encoding import EncodingError, loads_strict
+    try:
+        obj = loads_strict(payload)
+    except EncodingError as exc:
+        _fail(f"--payload: {exc}")
+    _submit(node, key, tx_type, obj, wait)
+
+
+def _submit(node: str, key: Path, tx_type: str, payload: dict, wait: bool) -> None:
+    import httpx
+    c = _client(node)
+    try:
+        tx = c.sign_and_submit(KeyPair.load(key), tx_type, payload)
+        out = {"tx_hash": tx.hash}
+        if wait:
+            out = c.wait_committed(tx.hash)
+        _print(out)
+    except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
+        _fail(str(exc))
+
+
+@query_app.command("status")
+def q_status(node: str = NODE_OPT) -> None:
+    _print(_client(node).status())
+
+
+@query_app.command("block")
+def q_block(height: str = typer.Argument("latest"), node: str = NODE_OPT) -> None:
+    _print(_client(node).block(height))
+
+
+@query_app.command("account")
+def q_account(address: str, node: str = NODE_OPT) -> None:
+    _print(_client(node).account(address))
+
+
+@query_app.command("tx")
+def q_tx(tx_hash: str, node: str = NODE_OPT) -> None:
+    _print(_client(node).tx(tx_hash))
+
+
+@query_app.command("tasks")
+def q_tasks(node: str = NODE_OPT) -> None:
+    _print(_client(node)._get("/tasks"))
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="pocnet")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""``pocnet cluster up``: run N peers as separate processes on 127.0.0.1.
+
+Each peer is a plain ``pocnet node --home DIR/peerI`` process, so any one of them
+can be killed and started again by hand with the printed command while the
+others keep running. SIGINT/SIGTERM stops every peer cleanly (SIGTERM, then
+SIGKILL after a grace period).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from node.setup_home import FAUCET_FILE, init_cluster_home, peer_homes
+
+
+def node_command(peer_home: Path) -> list[str]:
+    return [sys.executable, "-m", "node", "node", "--home", str(peer_home)]
+
+
+def wait_healthy(urls: list[str], timeout_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    pending = set(urls)
+    while pending and time.monotonic() < deadline:
+        for url in list(pending):
+            try:
+                if httpx.get(url + "/health", timeout=1.0).status_code == 200:
+                    pending.discard(url)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    return not pending
+
+
+def cluster_up(home: Path, peers: int, base_port: int, funds: list[tuple[str, int]],
+               chain_id: str = "pocnet-local", echo=print) -> int:  # noqa: ANN001
+    home = Path(home)
+    genesis = init_cluster_home(home, peers, base_port, funds, chain_id=chain_id)
+    homes = peer_homes(home, peers, base_port)
+    for p, v in zip(homes, genesis.validators):
+        p.url = v.url
+    procs: dict[str, subprocess.Popen] = {}
+    for p in homes:
+        log = open(p.home / "stdout.log", "ab")
+        procs[p.name] = subprocess.Popen(node_command(p.home), stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+    echo(f"chain {genesis.chain_id}: {peers} peer(s), home {home.resolve()}")
+    echo(f"faucet key (funded in genesis): {home.resolve() / FAUCET_FILE}")
+    echo(f"{'name':8} {'url':26} {'pid':>8}  home")
+    for p in homes:
+        echo(f"{p.name:8} {p.url:26} {procs[p.name].pid:>8}  {p.home.resolve()}")
+    echo("restart one peer by hand with:  pocnet node --home <its home>")
+    (home / "cluster.json").write_text(json.dumps({p.name: {"url": p.url, "pid": procs[p.name].pid,
+                                                            "home": str(p.home.resolve())} for p in homes}, indent=2))
+    ok = wait_healthy([p.url for p in homes])
+    echo("all peers healthy" if ok else "WARNING: some peers did not answer /health within 60 s (see their node.log)")
+
+    stopping = {"flag": False}
+
+    def _stop(signum, _frame):  # noqa: ANN001
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    reported: set[str] = set()
+    while not stopping["flag"]:
+        for name, proc in procs.items():
+            if proc.poll() is not None and name not in reported:
+                reported.add(name)
+                echo(f"{name} (pid {proc.pid}) exited with code {proc.returncode}")
+        time.sleep(0.3)
+    echo("stopping peers ...")
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    echo("all peers stopped")
+    return 0

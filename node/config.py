@@ -1,0 +1,45 @@
+"""Per-peer configuration (``<home>/config.json``) and the home-directory layout."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ledger.storage import sqlite_url
+
+GENESIS_FILE = "genesis.json"
+NODE_KEY_FILE = "node_key.json"
+CONFIG_FILE = "config.json"
+DB_FILE = "chain.db"
+LOG_FILE = "node.log"
+
+
+@dataclass
+class NodeConfig:
+    name: str = "peer0"
+    host: str = "127.0.0.1"
+    port: int = 26650
+    db_url: str | None = None          # default: sqlite:///<home>/chain.db
+    max_block_txs: int = 5000
+    mempool_max_txs: int = 50_000
+    max_body_bytes: int = 64 * 1024     # POST /txs
+    max_batch_body_bytes: int = 8 * 1024 * 1024  # POST /txs/batch
+    block_interval_ms: int = 100        # solo producer: pause between blocks with txs
+    empty_block_interval_ms: int = 2000  # solo producer: make an empty block at least this often
+    log_level: str = "INFO"
+    extra: dict = field(default_factory=dict)
+
+    def save(self, home: Path) -> None:
+        (Path(home) / CONFIG_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, home: Path) -> "NodeConfig":
+        path = Path(home) / CONFIG_FILE
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text())
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def database_url(self, home: Path) -> str:
+        return self.db_url or sqlite_url(Path(home) / DB_FILE)

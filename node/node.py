@@ -1,0 +1,120 @@
+"""The peer: wires chain, mempool, consensus driver and the HTTP app together."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+
+from ledger.genesis import Genesis
+from ledger.keys import KeyPair
+from ledger.errors import TxRejected
+from ledger.state_machine import tx_types
+from ledger.storage import Storage
+from ledger.tx import Tx, parse_tx
+from node.api import ApiError, TxAccepted, install_error_handlers, public_router
+from node.chain import Chain
+from node.config import GENESIS_FILE, NODE_KEY_FILE, NodeConfig
+from node.mempool import Mempool
+
+log = logging.getLogger("pocnet.node")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ConsensusDriver(Protocol):
+    """What produces and commits blocks: the solo producer or the BFT engine adapter."""
+
+    async def run(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def on_new_tx(self, tx: Tx) -> None: ...
+
+
+class Node:
+    def __init__(self, home: Path, config: NodeConfig | None = None, db_url: str | None = None) -> None:
+        self.home = Path(home)
+        self.config = config or NodeConfig.load(self.home)
+        if db_url:
+            self.config.db_url = db_url
+        self.genesis = Genesis.load(self.home / GENESIS_FILE)
+        self.key = KeyPair.load(self.home / NODE_KEY_FILE)
+        self.validator_ids = [v.address for v in self.genesis.validators]
+        self.storage = Storage(self.config.database_url(self.home))
+        self.chain = Chain(self.genesis, self.storage)
+        self.mempool = Mempool(self.chain.state, self.genesis.chain_id, self.config.mempool_max_txs)
+        self.driver: ConsensusDriver = self._make_driver()
+        self._tasks: list[asyncio.Task] = []
+
+    def _make_driver(self) -> ConsensusDriver:
+        if len(self.genesis.validators) == 1:
+            from node.solo import SoloDriver
+            if self.key.address != self.genesis.validators[0].address:
+                log.warning("this peer is not the genesis validator; it will not produce blocks")
+            return SoloDriver(self)
+        from node.bft import BftDriver  # multi-validator consensus
+        return BftDriver(self)
+
+    # -- tx intake (REST and gossip)
+    def submit_tx_obj(self, obj: Any, *, from_peer: bool = False) -> TxAccepted:
+        tx = parse_tx(obj, chain_id=self.genesis.chain_id)
+        with self.chain.lock:
+            if tx.hash in self.mempool:
+                return TxAccepted(tx_hash=tx.hash, duplicate=True)
+            if self.storage.get_tx(tx.hash) is not None:
+                raise TxRejected("$", "transaction is already committed", 409)
+            self.mempool.add(tx)
+        self.driver.on_new_tx(tx)
+        return TxAccepted(tx_hash=tx.hash)
+
+    def on_block_committed(self, committed_hashes: list[str]) -> None:
+        self.mempool.update(self.chain.state, committed_hashes)
+
+    def status(self) -> dict[str, Any]:
+        c = self.chain
+        return {"chain_id": c.chain_id, "peer_id": self.key.address, "name": self.config.name,
+                "height": c.height, "latest_hash": c.head_hash, "state_root": c.state.root,
+                "latest_timestamp_ms": c.last_timestamp_ms, "mempool_size": len(self.mempool),
+                "validators": [v.to_dict() for v in self.genesis.validators],
+                "tx_types": tx_types(), "consensus": self.driver.status()}
+
+    # -- HTTP app
+    def create_app(self) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_: FastAPI):
+            self._tasks.append(asyncio.create_task(self.driver.run(), name="consensus"))
+            log.info("%s serving chain %s at height %d", self.config.name, self.genesis.chain_id, self.chain.height)
+            try:
+                yield
+            finally:
+                for t in self._tasks:
+                    t.cancel()
+                for t in self._tasks:
+                    try:
+                        await t
+                    except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                        pass
+                stop = getattr(self.driver, "stop", None)
+                if stop:
+                    await stop()
+                self.storage.close()
+                log.info("%s stopped at height %d", self.config.name, self.chain.height)
+
+        app = FastAPI(title="pocnet peer", version="0.1.0", lifespan=lifespan,
+                      description="REST API of a pocnet peer. Wire format: see README § Wire format.")
+        install_error_handlers(app)
+        app.include_router(public_router(self))
+        extra = getattr(self.driver, "router", None)
+        if extra is not None:
+            app.include_router(extra())
+        return app
+
+
+__all__ = ["Node", "ApiError", "now_ms"]

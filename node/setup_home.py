@@ -1,0 +1,76 @@
+"""Create a cluster home: validator keys, per-peer configs and a shared genesis."""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.genesis import Genesis, ValidatorInfo
+from ledger.keys import KeyPair, parse_public_key
+from node.config import GENESIS_FILE, NODE_KEY_FILE, NodeConfig
+
+FAUCET_FILE = "faucet.json"
+DEFAULT_FAUCET_AMOUNT = 10**15
+DEFAULT_CONSENSUS = {"timeout_propose_ms": 1000, "timeout_prevote_ms": 500, "timeout_precommit_ms": 500,
+                     "timeout_delta_ms": 500, "block_interval_ms": 100, "empty_block_interval_ms": 2000}
+
+
+@dataclass
+class PeerHome:
+    name: str
+    home: Path
+    url: str
+    port: int
+
+
+def parse_fund(spec: str) -> tuple[str, int]:
+    """``ADDRESS:AMOUNT`` → (address, amount); raise ValueError naming the problem."""
+    addr, sep, amount = spec.partition(":")
+    if not sep:
+        raise ValueError(f"--fund {spec!r}: expected ADDRESS:AMOUNT")
+    parse_public_key(addr)
+    if not amount.isdigit() or int(amount) <= 0:
+        raise ValueError(f"--fund {spec!r}: AMOUNT must be a positive integer")
+    return addr, int(amount)
+
+
+def peer_homes(home: Path, peers: int, base_port: int) -> list[PeerHome]:
+    return [PeerHome(f"peer{i}", Path(home) / f"peer{i}", f"http://127.0.0.1:{base_port + i}", base_port + i)
+            for i in range(peers)]
+
+
+def init_cluster_home(home: Path, peers: int, base_port: int, funds: list[tuple[str, int]],
+                      chain_id: str = "pocnet-local", capacities: list[int] | None = None,
+                      poc_weights_sha256: str = "", game_params: dict | None = None,
+                      consensus: dict | None = None) -> Genesis:
+    """Create keys, configs and genesis if absent; return the genesis in force."""
+    home = Path(home)
+    genesis_path = home / GENESIS_FILE
+    if genesis_path.exists():
+        genesis = Genesis.load(genesis_path)
+        if len(genesis.validators) != peers:
+            raise ValueError(f"{home} already holds a chain with {len(genesis.validators)} validators, "
+                             f"not {peers}; use another --home")
+        return genesis
+    home.mkdir(parents=True, exist_ok=True)
+    faucet = KeyPair.generate()
+    faucet.save(home / FAUCET_FILE)
+    validators = []
+    for i, p in enumerate(peer_homes(home, peers, base_port)):
+        p.home.mkdir(parents=True, exist_ok=True)
+        key = KeyPair.generate()
+        key.save(p.home / NODE_KEY_FILE)
+        NodeConfig(name=p.name, port=p.port).save(p.home)
+        cap = capacities[i] if capacities and i < len(capacities) else 1000
+        validators.append(ValidatorInfo(p.name, key.address, p.url, cap))
+    balances = {faucet.address: DEFAULT_FAUCET_AMOUNT}
+    for addr, amount in funds:
+        balances[addr] = balances.get(addr, 0) + amount
+    genesis = Genesis(chain_id, int(time.time() * 1000), tuple(validators), balances,
+                      dict(consensus or DEFAULT_CONSENSUS), dict(game_params or {}), poc_weights_sha256)
+    genesis.check()
+    genesis.save(genesis_path)
+    for p in peer_homes(home, peers, base_port):
+        shutil.copy(genesis_path, p.home / GENESIS_FILE)
+    return genesis
