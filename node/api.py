@@ -131,7 +131,7 @@ def public_router(node: "Node") -> APIRouter:
     async def submit_tx(request: Request) -> Any:
         """Submit one signed transaction. 202 = accepted into the mempool (and gossiped)."""
         obj = await read_json_body(request, node.config.max_body_bytes)
-        return node.submit_tx_obj(obj).model_dump()
+        return (await node.submit_from_client(obj)).model_dump()
 
     @r.post("/txs/batch", tags=["transactions"])
     async def submit_batch(request: Request) -> Any:

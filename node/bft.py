@@ -1,0 +1,536 @@
+"""Multi-validator driver: runs the BFT engine against the chain over HTTP gossip.
+
+The engine (consensus/engine.py) is a pure state machine; this adapter owns
+everything impure around it: signing and verifying messages, timers (asyncio),
+building and re-executing blocks (node/chain.py), gossip (p2p/gossip.py) and block
+sync (p2p/sync.py). All engine calls happen on the event-loop thread, one at a time.
+
+Test-only fault injection: with ``POCNET_DEBUG_API=1`` the peer exposes
+``POST /debug/faults`` (cut links to chosen peers, both directions); with
+``POCNET_BYZANTINE=equivocate`` it proposes two different blocks per round (half
+the peers get each), with ``POCNET_BYZANTINE=forge`` it sends votes signed for other
+validators and conflicting votes of its own.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from collections import Counter, deque
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from fastapi import APIRouter, Request
+
+from consensus.engine import Engine, quorum_size
+from consensus.messages import (BroadcastProposal, BroadcastVote, Decide, NeedBlock, Proposal, RequestProposal,
+                                ScheduleTimeout, Timeout, TimeoutConfig, Vote)
+from consensus.proposer import HashOrderSelector, ProposerSelector, SelectionContext, proposer_for
+from ledger.block import Block, Commit, CommitSig
+from ledger.errors import TxRejected
+from ledger.state import StateView
+from ledger.state_machine import BlockInvalid
+from ledger.tx import Tx
+from node.chain import ChainError
+from p2p.blocks import parse_block
+from p2p.gossip import FaultFilter, Gossip
+from p2p.sync import check_certificate, fetch_blocks, peer_heights
+from p2p.wire import BadMessage, parse_proposal, parse_vote, sign_proposal, sign_vote, vote_to_wire
+
+if TYPE_CHECKING:
+    from node.node import Node
+
+log = logging.getLogger("pocnet.bft")
+
+MAX_VOTE_SIGS = 200_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def timeout_config(consensus: dict[str, int]) -> TimeoutConfig:
+    delta = int(consensus.get("timeout_delta_ms", 500))
+    return TimeoutConfig(propose_ms=int(consensus.get("timeout_propose_ms", 1000)), propose_delta_ms=delta,
+                         prevote_ms=int(consensus.get("timeout_prevote_ms", 500)), prevote_delta_ms=delta,
+                         precommit_ms=int(consensus.get("timeout_precommit_ms", 500)), precommit_delta_ms=delta)
+
+
+class BftDriver:
+    def __init__(self, node: "Node", selector: ProposerSelector | None = None) -> None:
+        self.node = node
+        self.chain = node.chain
+        g = node.genesis
+        self.chain_id = g.chain_id
+        self.validators = [v.address for v in g.validators]
+        self.validator_set = frozenset(self.validators)
+        self.quorum = quorum_size(len(self.validators))
+        self.my_id = node.key.address if node.key.address in self.validator_set else None
+        self.peers = {v.address: v.url for v in g.validators if v.address != node.key.address}
+        self.selector: ProposerSelector = selector or HashOrderSelector()
+        cons = g.consensus
+        self.block_interval_s = int(cons.get("block_interval_ms", 100)) / 1000
+        self.empty_block_interval_s = int(cons.get("empty_block_interval_ms", 2000)) / 1000
+        self.stats: Counter = Counter()
+        self.faults = FaultFilter()
+        self.byzantine = os.environ.get("POCNET_BYZANTINE", "")
+        self.debug_api = os.environ.get("POCNET_DEBUG_API") == "1"
+        self.gossip = Gossip(node.key.address, self.peers, self.stats, self.faults)
+        self.engine = Engine(self.my_id, self.validators, self._proposer, timeout_config(cons),
+                             self.chain.height + 1)
+        self._ranking_cache: dict[tuple[int, str], tuple[str, ...]] = {}
+        self.candidates: dict[str, tuple[Block, StateView | None]] = {}
+        self.signed: dict[tuple, dict[str, Any]] = {}
+        self.vote_sigs: dict[tuple, str] = {}
+        self.next_proposals: list[dict[str, Any]] = []
+        self.waiting_advance = False
+        self._advance_wake = asyncio.Event()
+        self._sync_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._last_progress = (self.engine.height, self.engine.round, self.engine.step)
+        self._new_txs: list[dict[str, Any]] = []
+        self.future_txs: dict[tuple[str, int], Tx] = {}
+        self._http: httpx.AsyncClient | None = None
+        self.last_commit_ms = 0
+
+    # ------------------------------------------------------------ proposer selection
+    def ranking(self, height: int) -> tuple[str, ...]:
+        """ranking_h from committed state after h-1 (only the next height is computable)."""
+        if height != self.chain.height + 1:
+            raise ValueError(f"ranking for height {height} requested at chain height {self.chain.height}")
+        key = (height, self.chain.head_hash)
+        r = self._ranking_cache.get(key)
+        if r is None:
+            ctx = SelectionContext(prev_hash=self.chain.head_hash, validators=tuple(self.validators),
+                                   poc_inputs=self.chain.state)
+            r = tuple(self.selector.ranking(height, ctx))
+            self._ranking_cache = {key: r}
+        return r
+
+    def _proposer(self, height: int, round_: int) -> str:
+        return proposer_for(self.ranking(height), round_)
+
+    # ------------------------------------------------------------ lifecycle
+    def status(self) -> dict[str, Any]:
+        s = self.engine.status()
+        return {"engine": "tendermint", "validators": len(self.validators), "quorum": self.quorum,
+                "is_validator": self.my_id is not None, "height": s["height"], "round": s["round"],
+                "step": s["step"], "locked_round": s["locked_round"], "evidence": len(self.engine.evidence),
+                "byzantine": self.byzantine or None,
+                "stats": dict(sorted(self.stats.items()))}
+
+    async def run(self) -> None:
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0))
+        await self.gossip.start()
+        self._tasks = [asyncio.create_task(self._sync_loop(), name="sync"),
+                       asyncio.create_task(self._heartbeat(), name="heartbeat"),
+                       asyncio.create_task(self._tx_flush(), name="tx-flush")]
+        self._exec(self.engine.start())
+        await asyncio.gather(*self._tasks)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await self.gossip.stop()
+        if self._http:
+            await self._http.aclose()
+
+    # ------------------------------------------------------------ tx intake
+    def on_new_tx(self, tx: Tx) -> None:
+        """A client tx entered our mempool: gossip it (batched) and maybe start the next height."""
+        self._new_txs.append(tx.to_dict())
+        if self.waiting_advance:
+            self._advance_wake.set()
+
+    async def _tx_flush(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            if self._new_txs:
+                batch, self._new_txs = self._new_txs, []
+                self.gossip.broadcast_txs(batch)
+
+    def accept_peer_tx(self, obj: Any) -> None:
+        """Tx gossiped by a peer: verify once, admit; park nonce gaps until they fill."""
+        try:
+            self.node.submit_tx_obj(obj, from_peer=True)
+        except TxRejected as exc:
+            if exc.field == "nonce" and "skips ahead" in exc.reason and len(self.future_txs) < 50_000:
+                from ledger.tx import parse_tx
+                tx = parse_tx(obj, chain_id=self.chain_id, check_signature=False)
+                self.future_txs[(tx.sender, tx.nonce)] = tx
+                self.stats["tx_parked_nonce_gap"] += 1
+            else:
+                self.stats["tx_from_peer_rejected"] += 1
+            return
+        if self.future_txs:
+            self._promote_future()
+        if self.waiting_advance:
+            self._advance_wake.set()
+
+    def _promote_future(self) -> None:
+        progressed = True
+        while progressed and self.future_txs:
+            progressed = False
+            for (sender, nonce), tx in sorted(self.future_txs.items()):
+                expected = self.node.mempool.pending_nonce(sender)
+                acct = self.chain.state.get("acct", sender) or {"nonce": 0}
+                expected = expected if expected is not None else acct["nonce"]
+                if nonce < expected:
+                    self.future_txs.pop((sender, nonce), None)
+                elif nonce == expected:
+                    self.future_txs.pop((sender, nonce), None)
+                    try:
+                        self.node.mempool.add(tx)
+                        progressed = True
+                    except TxRejected:
+                        pass
+
+    # ------------------------------------------------------------ action execution
+    def _exec(self, actions: list) -> None:  # noqa: ANN001
+        queue = deque(actions)
+        while queue:
+            a = queue.popleft()
+            if isinstance(a, RequestProposal):
+                queue.extend(self._build_proposal(a))
+            elif isinstance(a, BroadcastProposal):
+                self._broadcast_proposal(a.proposal)
+            elif isinstance(a, BroadcastVote):
+                self._broadcast_vote(a.vote)
+            elif isinstance(a, ScheduleTimeout):
+                t = a.timeout
+                asyncio.get_running_loop().call_later(t.duration_ms / 1000, self._on_timeout, t)
+            elif isinstance(a, Decide):
+                self._on_decide(a)
+            elif isinstance(a, NeedBlock):
+                asyncio.get_running_loop().create_task(self._fetch_candidate(a.height, a.block_hash))
+
+    def _build_proposal(self, a: RequestProposal) -> list:
+        node = self.node
+        proposal, rejected = self.chain.build_block(a.round, node.key.address, now_ms(),
+                                                    node.mempool.reap(node.config.max_block_txs),
+                                                    node.config.max_block_txs)
+        block = proposal.block
+        self.candidates[block.hash] = (block, proposal.view)
+        self.stats["proposals_built"] += 1
+        return self.engine.set_proposal_value(a.height, a.round, block.hash)
+
+    def _broadcast_proposal(self, p: Proposal) -> None:
+        block = self.candidates[p.block_hash][0]
+        wire = sign_proposal(self.node.key, self.chain_id, p, block.to_dict())
+        self.signed[("proposal", p.round, p.proposer, p.block_hash)] = wire
+        if self.byzantine == "equivocate" and self.peers:
+            alt, _ = self.chain.build_block(p.round, self.node.key.address, now_ms() + 7, [], 0)
+            alt_p = Proposal(p.height, p.round, alt.block.hash, p.pol_round, p.proposer)
+            alt_wire = sign_proposal(self.node.key, self.chain_id, alt_p, alt.block.to_dict())
+            ids = sorted(self.peers)
+            half = set(ids[: len(ids) // 2 + 1])
+            self.gossip.broadcast(wire, only=set(ids) - half)
+            self.gossip.broadcast(alt_wire, only=half)
+            self.stats["byzantine_equivocations"] += 1
+            return
+        self.gossip.broadcast(wire)
+
+    def _broadcast_vote(self, v: Vote) -> None:
+        wire = sign_vote(self.node.key, self.chain_id, v)
+        self.vote_sigs[(v.kind, v.height, v.round, v.block_hash, v.validator)] = wire["signature"]
+        self.signed[("vote", v.kind, v.round, v.validator)] = wire
+        self.gossip.broadcast(wire)
+        if self.byzantine == "forge":
+            fake_hash = secrets.token_hex(32)
+            for other in self.validators:
+                if other != v.validator:  # claims to be another validator, signed with our key
+                    self.gossip.broadcast(vote_to_wire(Vote(v.kind, v.height, v.round, fake_hash, other),
+                                                       wire["signature"]))
+            self.gossip.broadcast(sign_vote(self.node.key, self.chain_id,
+                                            Vote(v.kind, v.height, v.round, fake_hash, v.validator)))
+            self.stats["byzantine_forged"] += 1
+
+    def _on_timeout(self, t: Timeout) -> None:
+        live = t.height == self.engine.height and t.round == self.engine.round and self.engine.decided is None
+        self._exec(self.engine.on_timeout(t))
+        if live:
+            self.stats["timeouts_" + t.kind] += 1
+            self._rebroadcast()
+
+    def _rebroadcast(self) -> None:
+        """Re-send (with original signatures) what we counted at this height's recent rounds."""
+        for m in self.engine.rebroadcast(last_rounds=2):
+            if isinstance(m, Proposal):
+                wire = self.signed.get(("proposal", m.round, m.proposer, m.block_hash))
+            else:
+                wire = self.signed.get(("vote", m.kind, m.round, m.validator))
+            if wire is not None and (wire.get("block_hash") == m.block_hash):
+                self.gossip.broadcast(wire)
+        self.stats["rebroadcasts"] += 1
+
+    async def _heartbeat(self) -> None:
+        """If consensus has not moved for a while, re-send our view (covers lost messages)."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.waiting_advance:
+                continue
+            cur = (self.engine.height, self.engine.round, self.engine.step)
+            if cur == self._last_progress:
+                self._rebroadcast()
+            self._last_progress = cur
+
+    # ------------------------------------------------------------ commit and advance
+    def _on_decide(self, d: Decide) -> None:
+        block, view = self.candidates.get(d.block_hash, (None, None))
+        if block is None:
+            log.error("decided unknown block %s at %d; waiting for sync", d.block_hash[:12], d.height)
+            self._sync_wake.set()
+            return
+        if view is None:
+            view = self.chain.verify_block(block)
+        sigs = []
+        for v in d.precommits:
+            sig = self.vote_sigs.get(("precommit", v.height, v.round, v.block_hash, v.validator))
+            if sig is not None:
+                sigs.append(CommitSig(v.validator, sig))
+        commit = Commit(d.height, d.round, d.block_hash, tuple(sorted(sigs, key=lambda s: s.validator)))
+        self.chain.commit(block, view, commit)
+        self.node.on_block_committed([t.hash for t in block.txs])
+        self.last_commit_ms = now_ms()
+        self.stats["blocks_committed"] += 1
+        self.stats["txs_committed"] += len(block.txs)
+        log.info("committed height %d round %d: %d txs, hash %s", d.height, d.round, len(block.txs),
+                 d.block_hash[:16])
+        self._promote_future()
+        self._after_commit()
+
+    def _after_commit(self) -> None:
+        h = self.chain.height
+        self.candidates.clear()
+        self.signed.clear()
+        if len(self.vote_sigs) > MAX_VOTE_SIGS or True:
+            self.vote_sigs = {k: s for k, s in self.vote_sigs.items() if k[1] > h}
+        self.next_proposals = [w for w in self.next_proposals if w.get("height", 0) > h]
+        if not self.waiting_advance:
+            self.waiting_advance = True
+            asyncio.get_running_loop().create_task(self._advance_when_ready(h + 1))
+
+    async def _advance_when_ready(self, height: int) -> None:
+        """Pause between blocks; start height+1 early if txs or peers' proposals arrive."""
+        await asyncio.sleep(self.block_interval_s)
+        deadline = time.monotonic() + self.empty_block_interval_s
+        while (not len(self.node.mempool) and not self.next_proposals
+               and time.monotonic() < deadline and self.chain.height + 1 == height):
+            self._advance_wake.clear()
+            try:
+                await asyncio.wait_for(self._advance_wake.wait(), timeout=max(0.01, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                break
+        self.waiting_advance = False
+        self._advance_engine()
+
+    def _advance_engine(self) -> None:
+        height = self.chain.height + 1
+        if self.engine.height >= height:
+            return
+        actions = self.engine.advance_to(height)
+        pending, self.next_proposals = self.next_proposals, []
+        self._exec(actions)
+        for wire in pending:
+            self._handle_msg(wire)
+
+    # ------------------------------------------------------------ inbound messages
+    def handle_batch(self, sender: str, msgs: list, txs: list) -> None:
+        if self.faults.blocked(sender):
+            self.stats["dropped_by_fault_filter_in"] += len(msgs) + len(txs)
+            return
+        for obj in txs:
+            self.accept_peer_tx(obj)
+        for m in msgs:
+            self._handle_msg(m)
+
+    def _handle_msg(self, m: Any) -> None:
+        try:
+            if not isinstance(m, dict):
+                raise BadMessage("malformed:message")
+            if m.get("t") == "vote":
+                self._on_vote_msg(m)
+            elif m.get("t") == "proposal":
+                self._on_proposal_msg(m)
+            else:
+                raise BadMessage("malformed:type")
+        except BadMessage as exc:
+            self.stats["dropped_" + exc.reason.split(":")[0]] += 1
+            self.stats["dropped_total"] += 1
+            log.debug("dropped message: %s", exc.reason)
+
+    def _on_vote_msg(self, m: dict[str, Any]) -> None:
+        v, sig = parse_vote(m, self.chain_id, self.validator_set)
+        if v.height <= self.chain.height:
+            self.stats["stale_votes"] += 1
+            return
+        if v.height > self.chain.height + 2:
+            self._sync_wake.set()
+            self.stats["future_votes"] += 1
+            return
+        self.vote_sigs[(v.kind, v.height, v.round, v.block_hash, v.validator)] = sig
+        if v.height == self.engine.height:
+            self.signed.setdefault(("vote", v.kind, v.round, v.validator), m)
+        self._exec(self.engine.on_vote(v))
+
+    def _on_proposal_msg(self, m: dict[str, Any]) -> None:
+        p = parse_proposal(m, self.chain_id, self.validator_set)
+        if p.height <= self.chain.height:
+            self.stats["stale_proposals"] += 1
+            return
+        if p.height > self.chain.height + 1 or (p.height > self.engine.height):
+            if p.height == self.chain.height + 1 or p.height == self.engine.height + 1:
+                if len(self.next_proposals) < 16:
+                    self.next_proposals.append(m)
+                self._advance_wake.set()
+            else:
+                self._sync_wake.set()
+            return
+        if p.block_hash in self.candidates:
+            valid = self.candidates[p.block_hash][1] is not None
+        else:
+            block = parse_block(m["block"], self.chain_id, self.node.mempool.get)
+            if block.hash != p.block_hash:
+                raise BadMessage("block_hash_mismatch")
+            valid = self._verify_candidate(block)
+        self.signed.setdefault(("proposal", p.round, p.proposer, p.block_hash), m)
+        self._exec(self.engine.on_proposal(p, valid))
+
+    def _verify_candidate(self, block: Block) -> bool:
+        try:
+            expected = self._proposer(block.height, block.header.round)
+            view = self.chain.verify_block(block, now_ms(), expected_proposer=expected)
+            self.candidates[block.hash] = (block, view)
+            return True
+        except BlockInvalid as exc:
+            self.candidates[block.hash] = (block, None)
+            self.stats["invalid_blocks"] += 1
+            log.warning("invalid block %s at height %d: %s", block.hash[:12], block.height, exc)
+            return False
+
+    async def _fetch_candidate(self, height: int, block_hash: str) -> None:
+        assert self._http is not None
+        for pid, url in self.peers.items():
+            if self.faults.blocked(pid) or height != self.engine.height:
+                continue
+            try:
+                r = await self._http.get(f"{url}/p2p/candidate/{block_hash}", timeout=5.0)
+                if r.status_code != 200:
+                    continue
+                block = parse_block(r.json(), self.chain_id, self.node.mempool.get)
+            except (httpx.HTTPError, BadMessage, ValueError):
+                continue
+            if block.hash == block_hash and height == self.engine.height == self.chain.height + 1:
+                if self._verify_candidate(block):
+                    self._exec(self.engine.on_block_available(block_hash))
+                return
+
+    # ------------------------------------------------------------ block sync
+    async def _sync_loop(self) -> None:
+        assert self._http is not None
+        lag_seen = 0
+        while True:
+            try:
+                await asyncio.wait_for(self._sync_wake.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+            forced = self._sync_wake.is_set()
+            self._sync_wake.clear()
+            heights = await peer_heights(self._http, self.peers, self.faults.blocked)
+            if not heights:
+                continue
+            best = max(heights.values())
+            lag = best - self.chain.height
+            lag_seen = lag_seen + 1 if lag >= 1 else 0
+            if lag >= 2 or (lag >= 1 and (lag_seen >= 2 or forced)):
+                await self._sync_from(heights)
+
+    async def _sync_from(self, heights: dict[str, int]) -> None:
+        assert self._http is not None
+        for pid in sorted(heights, key=lambda p: -heights[p]):
+            url = self.peers[pid]
+            while self.chain.height < heights[pid]:
+                start = self.chain.height + 1
+                try:
+                    blocks = await fetch_blocks(self._http, url, start, 50, self.chain_id)
+                except (httpx.HTTPError, BadMessage, ValueError) as exc:
+                    log.info("sync from %s failed: %s", url, exc)
+                    break
+                if not blocks:
+                    break
+                applied = 0
+                for block in blocks:
+                    if block.height != self.chain.height + 1:
+                        continue  # consensus committed it meanwhile
+                    try:
+                        check_certificate(block, self.chain_id, set(self.validators), self.quorum)
+                        expected = self._proposer(block.height, block.header.round)
+                        view = self.chain.verify_block(block, None, expected_proposer=expected)
+                        self.chain.commit(block, view, block.commit)
+                    except (BadMessage, BlockInvalid, ChainError) as exc:
+                        self.stats["sync_rejected_blocks"] += 1
+                        log.warning("sync: block %d from %s rejected: %s", block.height, url, exc)
+                        break
+                    self.node.on_block_committed([t.hash for t in block.txs])
+                    self.stats["blocks_synced"] += 1
+                    applied += 1
+                if applied:
+                    log.info("synced to height %d from %s", self.chain.height, url)
+                    self._after_sync()
+                else:
+                    break
+            if self.chain.height >= max(heights.values()):
+                return
+
+    def _after_sync(self) -> None:
+        self.candidates.clear()
+        self.signed.clear()
+        h = self.chain.height
+        self.vote_sigs = {k: s for k, s in self.vote_sigs.items() if k[1] > h}
+        self.next_proposals = [w for w in self.next_proposals if w.get("height", 0) > h]
+        self._promote_future()
+        if not self.waiting_advance:
+            self._advance_engine()
+
+    # ------------------------------------------------------------ HTTP routes
+    def router(self) -> APIRouter:
+        r = APIRouter(tags=["p2p"])
+
+        @r.post("/p2p/msgs", include_in_schema=False)
+        async def msgs(request: Request) -> Any:
+            try:
+                body = await request.json()
+                sender, m, t = body["from"], body.get("msgs", []), body.get("txs", [])
+                if not isinstance(m, list) or not isinstance(t, list):
+                    raise ValueError
+            except (ValueError, KeyError, TypeError):
+                self.stats["dropped_malformed_batch"] += 1
+                from node.api import ApiError
+                raise ApiError(400, "malformed p2p batch", "$", "expected {from, msgs: [], txs: []}") from None
+            self.handle_batch(str(sender), m, t)
+            return {"ok": True}
+
+        @r.get("/p2p/candidate/{block_hash}", include_in_schema=False)
+        async def candidate(block_hash: str) -> Any:
+            if block_hash in self.candidates:
+                return self.candidates[block_hash][0].to_dict()
+            from node.api import ApiError
+            raise ApiError(404, "not found", "block_hash", "no such candidate block")
+
+        @r.get("/p2p/stats")
+        async def stats() -> Any:
+            """Gossip and consensus counters (dropped messages by reason, commits, syncs)."""
+            return {"stats": dict(self.stats), "engine": self.engine.status(),
+                    "evidence": len(self.engine.evidence)}
+
+        if self.debug_api:
+            @r.post("/debug/faults", include_in_schema=False)
+            async def faults(request: Request) -> Any:
+                body = await request.json()
+                self.faults.cut = set(body.get("cut", []))
+                log.warning("fault injection: cut links to %s", [c[:8] for c in self.faults.cut])
+                return {"cut": sorted(self.faults.cut)}
+
+        return r

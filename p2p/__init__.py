@@ -1,0 +1,1 @@
+"""Peer-to-peer layer: signed consensus messages, HTTP gossip, block sync."""

@@ -1,0 +1,91 @@
+"""Wire encoding and authentication of consensus messages.
+
+A vote is signed over exactly the bytes of :func:`ledger.block.vote_signing_bytes`,
+so a quorum of precommit messages *is* the block's commit certificate. A proposal
+is signed over ``{"chain_id","kind":"proposal","height","round","pol_round","block_hash","proposer"}``
+and travels with the full block.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from consensus.messages import Proposal, Vote
+from ledger.block import vote_signing_bytes
+from ledger.encoding import canonical_json
+from ledger.keys import KeyPair, verify
+
+
+class BadMessage(ValueError):
+    """A peer message that is dropped (and counted under ``reason``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def proposal_signing_bytes(chain_id: str, p: Proposal) -> bytes:
+    return canonical_json({"chain_id": chain_id, "kind": "proposal", "height": p.height, "round": p.round,
+                           "pol_round": p.pol_round, "block_hash": p.block_hash, "proposer": p.proposer},
+                          checked=False)
+
+
+def sign_vote(key: KeyPair, chain_id: str, v: Vote) -> dict[str, Any]:
+    sig = key.sign(vote_signing_bytes(chain_id, v.kind, v.height, v.round, v.block_hash, v.validator))
+    return vote_to_wire(v, sig)
+
+
+def vote_to_wire(v: Vote, signature: str) -> dict[str, Any]:
+    return {"t": "vote", "kind": v.kind, "height": v.height, "round": v.round, "block_hash": v.block_hash,
+            "validator": v.validator, "signature": signature}
+
+
+def sign_proposal(key: KeyPair, chain_id: str, p: Proposal, block: dict[str, Any]) -> dict[str, Any]:
+    return {"t": "proposal", "height": p.height, "round": p.round, "pol_round": p.pol_round,
+            "block_hash": p.block_hash, "proposer": p.proposer,
+            "signature": key.sign(proposal_signing_bytes(chain_id, p)), "block": block}
+
+
+def _int(d: dict[str, Any], name: str, lo: int = 0) -> int:
+    v = d.get(name)
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo or v > 2**62:
+        raise BadMessage(f"malformed:{name}")
+    return v
+
+
+def _hash_or_none(v: Any, allow_none: bool) -> str | None:
+    if v is None and allow_none:
+        return None
+    if not isinstance(v, str) or len(v) != 64:
+        raise BadMessage("malformed:block_hash")
+    return v
+
+
+def parse_vote(d: dict[str, Any], chain_id: str, validators: frozenset[str]) -> tuple[Vote, str]:
+    """Authenticate a wire vote; return (vote, signature) or raise BadMessage."""
+    kind = d.get("kind")
+    if kind not in ("prevote", "precommit"):
+        raise BadMessage("malformed:kind")
+    v = Vote(kind, _int(d, "height", 1), _int(d, "round"), _hash_or_none(d.get("block_hash"), True),
+             d.get("validator"))
+    if v.validator not in validators:
+        raise BadMessage("unknown_signer")
+    sig = d.get("signature")
+    if not isinstance(sig, str) or not verify(v.validator, vote_signing_bytes(
+            chain_id, v.kind, v.height, v.round, v.block_hash, v.validator), sig):
+        raise BadMessage("bad_signature")
+    return v, sig
+
+
+def parse_proposal(d: dict[str, Any], chain_id: str, validators: frozenset[str]) -> Proposal:
+    p = Proposal(_int(d, "height", 1), _int(d, "round"), _hash_or_none(d.get("block_hash"), False),
+                 d.get("pol_round") if isinstance(d.get("pol_round"), int) else -2, d.get("proposer"))
+    if p.pol_round < -1 or p.pol_round >= p.round:
+        raise BadMessage("malformed:pol_round")
+    if p.proposer not in validators:
+        raise BadMessage("unknown_signer")
+    sig = d.get("signature")
+    if not isinstance(sig, str) or not verify(p.proposer, proposal_signing_bytes(chain_id, p), sig):
+        raise BadMessage("bad_signature")
+    if not isinstance(d.get("block"), dict):
+        raise BadMessage("malformed:block")
+    return p
