@@ -137,6 +137,12 @@ class Engine:
             "decided": self._decision.block_hash if self._decision else None,
         }
 
+    def drain_evidence(self) -> list[Equivocation]:
+        """Hand recorded equivocations to the node (e.g. to gossip or slash) and forget them."""
+        out, self.evidence = self.evidence, []
+        self._evidence_keys = {k for k in self._evidence_keys if k[1] >= self.height}
+        return out
+
     # ------------------------------------------------------------------ events
 
     def start(self) -> list[Action]:

@@ -75,6 +75,8 @@ class SimConfig:
     drop_until_ms: int | None = None  # "GST": no drops from this time on (None = drop forever)
     delay_ms: tuple[int, int] = (1, 40)
     duplicate: float = 0.0  # probability a delivered message is delivered twice
+    slow: float = 0.0  # probability a message takes a long path (uniform up to slow_ms)
+    slow_ms: int = 5000
     partitions: tuple[Partition, ...] = ()
     byzantine: tuple[tuple[str, str], ...] = ()  # (validator id, mode)
     byz_invalid_alt: bool = False  # equivocating proposer's second value is an invalid block
@@ -127,7 +129,8 @@ class _Peer:
         self.engine = engine
         self.decisions: dict[int, Decide] = {}
         self.decide_time: dict[int, int] = {}
-        self.splits: dict[tuple[int, int], tuple[frozenset[str], str | None]] = {}
+        self.splits: dict[tuple[int, int, str], frozenset[str]] = {}
+        self.alts: dict[tuple[int, int], str] = {}
 
 
 class Simulation:
@@ -184,24 +187,29 @@ class Simulation:
         dropping = cfg.drop > 0 and (cfg.drop_until_ms is None or self.now < cfg.drop_until_ms)
         if dropping and self.rng.random() < cfg.drop:
             return
-        lo, hi = cfg.delay_ms
-        self._push(self.now + self.rng.randint(lo, hi), "msg", dst, (src, msg))
+        self._push(self.now + self._delay(), "msg", dst, (src, msg))
         if cfg.duplicate and self.rng.random() < cfg.duplicate:
-            self._push(self.now + self.rng.randint(lo, hi), "msg", dst, (src, msg))
+            self._push(self.now + self._delay(), "msg", dst, (src, msg))
+
+    def _delay(self) -> int:
+        cfg = self.cfg
+        if cfg.slow and self.rng.random() < cfg.slow:
+            return self.rng.randint(cfg.delay_ms[0], cfg.slow_ms)
+        return self.rng.randint(*cfg.delay_ms)
 
     def _others(self, pid: str) -> list[str]:
         return [q for q in self.ids if q != pid]
 
     # ------------------------------------------------------------------ sending (honest and Byzantine)
 
-    def _split(self, peer: _Peer, height: int, round: int) -> tuple[frozenset[str], str | None]:
-        """The equivocator's fixed audience split and alternative value for one (height, round)."""
-        key = (height, round)
+    def _split(self, peer: _Peer, key: tuple[int, int, str]) -> frozenset[str]:
+        """The equivocator's audience for its second version of one (height, round, message
+        type): a random non-empty proper subset, drawn independently per message type so
+        that, e.g., its prevotes and precommits reach different coalitions."""
         if key not in peer.splits:
             others = self._others(peer.id)
             self.rng.shuffle(others)
-            half = frozenset(others[: len(others) // 2])
-            peer.splits[key] = (half, None)
+            peer.splits[key] = frozenset(others[: self.rng.randint(1, max(1, len(others) - 1))])
         return peer.splits[key]
 
     def _broadcast(self, peer: _Peer, msg: Proposal | Vote) -> None:
@@ -219,15 +227,18 @@ class Simulation:
             self._broadcast_forging(peer, msg, targets)
 
     def _broadcast_equivocating(self, peer: _Peer, msg: Proposal | Vote, targets: list[str]) -> None:
-        """Proposal v to one half, v' to the other; each vote likewise split (v' or a random hash)."""
-        half, alt = self._split(peer, msg.height, msg.round)
+        """Proposal v to some peers, v' (random claimed POL round) to the rest; each vote
+        likewise split between its real value and v' (or a random hash)."""
+        hr = (msg.height, msg.round)
+        alt = peer.alts.get(hr)
         if isinstance(msg, Proposal):
             if alt is None:
-                alt = ("bad:" if self.cfg.byz_invalid_alt else "") + f"{msg.block_hash}'"
-                peer.splits[(msg.height, msg.round)] = (half, alt)
-            other: Proposal | Vote = replace(msg, block_hash=alt, pol_round=-1)
+                alt = peer.alts[hr] = ("bad:" if self.cfg.byz_invalid_alt else "") + f"{msg.block_hash}'"
+            other: Proposal | Vote = replace(msg, block_hash=alt, pol_round=self.rng.randint(-1, msg.round - 1))
+            half = self._split(peer, (msg.height, msg.round, "proposal"))
         else:
             other = replace(msg, block_hash=alt if msg.block_hash is not None and alt else f"rnd{self.rng.random():.6f}")
+            half = self._split(peer, (msg.height, msg.round, msg.kind))
         for q in targets:
             self._send(peer.id, q, other if q in half else msg)
 
@@ -412,6 +423,7 @@ def random_config(seed: int, n: int = 4, heights: int = 3) -> SimConfig:
         drop_until_ms=r.choice([3000, 8000]),
         delay_ms=(1, r.choice([20, 100, 400])),
         duplicate=r.choice([0.0, 0.1]),
+        slow=r.choice([0.0, 0.05, 0.2]),
         partitions=parts,
         byzantine=byz,
         byz_invalid_alt=r.random() < 0.5,

@@ -9,7 +9,6 @@ inclusion proofs; nothing in pocnet needs them yet.)
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +17,15 @@ from ledger.encoding import canonical_json
 
 Key = tuple[str, str]
 _DELETED = object()
+
+
+def _copy(v: Any) -> Any:
+    """Copy of JSON-like data (much cheaper than copy.deepcopy: no memo, known types)."""
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v
 
 
 def _leaf(key: Key, value: Any) -> bytes:
@@ -97,12 +105,20 @@ class StateView:
         self.writes: dict[Key, Any] = {}
 
     def get(self, ns: str, key: str, default: Any = None) -> Any:
+        """The stored value itself: treat it as read-only (use :meth:`get_copy` to modify).
+
+        Not copying here is what keeps a transfer at a few microseconds of state access.
+        """
         k = (ns, key)
         if k in self.writes:
             v = self.writes[k]
-            return default if v is _DELETED else copy.deepcopy(v)
+            return default if v is _DELETED else v
         v = self._base.get(ns, key, _DELETED)
-        return default if v is _DELETED else copy.deepcopy(v)
+        return default if v is _DELETED else v
+
+    def get_copy(self, ns: str, key: str, default: Any = None) -> Any:
+        """A private copy of the value, safe to mutate and ``set`` back."""
+        return _copy(self.get(ns, key, default))
 
     def set(self, ns: str, key: str, value: Any) -> None:
         self.writes[(ns, key)] = value
@@ -119,7 +135,7 @@ class StateView:
                 else:
                     merged[k] = v
         for k in sorted(merged):
-            yield k, copy.deepcopy(merged[k])
+            yield k, _copy(merged[k])
 
     def child(self) -> "StateView":
         return StateView(self)

@@ -33,8 +33,7 @@ txs_table = Table("txs", metadata,
                   Column("hash", String(64), primary_key=True),
                   Column("height", BigInteger, nullable=False, index=True),
                   Column("idx", Integer, nullable=False),
-                  Column("sender", String(64), nullable=False, index=True),
-                  Column("tx_json", Text, nullable=False))
+                  Column("sender", String(64), nullable=False, index=True))
 state_table = Table("state", metadata,
                     Column("ns", String(32), primary_key=True),
                     Column("key", String(160), primary_key=True),
@@ -125,8 +124,8 @@ class Storage:
                                                   "block_json": _dumps(block.to_dict())}])
             if block.txs:
                 conn.execute(txs_table.insert(), [
-                    {"hash": tx.hash, "height": block.height, "idx": i, "sender": tx.sender,
-                     "tx_json": _dumps(tx.to_dict())} for i, tx in enumerate(block.txs)])
+                    {"hash": tx.hash, "height": block.height, "idx": i, "sender": tx.sender}
+                    for i, tx in enumerate(block.txs)])
             self._write_state(conn, writes)
             self._upsert_meta(conn, "height", str(block.height))
 
@@ -156,10 +155,15 @@ class Storage:
             return [json.loads(r[0]) for r in rows]
 
     def get_tx(self, tx_hash: str) -> tuple[dict[str, Any], int, int] | None:
+        """(tx JSON, height, index). Txs are stored once, inside their block's JSON;
+        the ``txs`` table is only an index (hash → height, position)."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(txs_table.c.tx_json, txs_table.c.height, txs_table.c.idx)
+            row = conn.execute(select(txs_table.c.height, txs_table.c.idx)
                                .where(txs_table.c.hash == tx_hash)).first()
-            return (json.loads(row[0]), row[1], row[2]) if row else None
+        if not row:
+            return None
+        block = self.get_block_dict(row[0])
+        return (block["txs"][row[1]], row[0], row[1]) if block else None
 
     def has_txs(self, hashes: Iterable[str]) -> set[str]:
         hashes = list(hashes)

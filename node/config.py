@@ -20,7 +20,7 @@ class NodeConfig:
     host: str = "127.0.0.1"
     port: int = 26650
     db_url: str | None = None          # default: sqlite:///<home>/chain.db
-    max_block_txs: int = 5000
+    max_block_txs: int = 2000
     mempool_max_txs: int = 50_000
     max_body_bytes: int = 64 * 1024     # POST /txs
     max_batch_body_bytes: int = 8 * 1024 * 1024  # POST /txs/batch

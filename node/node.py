@@ -68,9 +68,13 @@ class Node:
         with self.chain.lock:
             if tx.hash in self.mempool:
                 return TxAccepted(tx_hash=tx.hash, duplicate=True)
-            if self.storage.get_tx(tx.hash) is not None:
-                raise TxRejected("$", "transaction is already committed", 409)
-            self.mempool.add(tx)
+            try:
+                self.mempool.add(tx)
+            except TxRejected as exc:
+                # A committed tx always fails the nonce check; only then pay for the DB lookup.
+                if exc.field == "nonce" and self.storage.get_tx(tx.hash) is not None:
+                    raise TxRejected("$", "transaction is already committed", 409) from None
+                raise
         if not from_peer:
             self.driver.on_new_tx(tx)
         return TxAccepted(tx_hash=tx.hash)

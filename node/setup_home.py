@@ -12,7 +12,9 @@ from node.config import GENESIS_FILE, NODE_KEY_FILE, NodeConfig
 
 FAUCET_FILE = "faucet.json"
 DEFAULT_FAUCET_AMOUNT = 10**15
-DEFAULT_CONSENSUS = {"timeout_propose_ms": 1000, "timeout_prevote_ms": 500, "timeout_precommit_ms": 500,
+# Tendermint-like defaults, scaled for loopback: the propose timeout must cover building,
+# shipping and re-executing a full block (max_block_txs) on a loaded 2-core machine.
+DEFAULT_CONSENSUS = {"timeout_propose_ms": 3000, "timeout_prevote_ms": 1000, "timeout_precommit_ms": 1000,
                      "timeout_delta_ms": 500, "block_interval_ms": 100, "empty_block_interval_ms": 2000}
 
 

@@ -1,0 +1,216 @@
+"""Throughput/latency benchmark of a local 4-peer cluster (separate processes on 127.0.0.1).
+
+Starts a fresh cluster (or uses --home of an existing one), funds many sender
+accounts in genesis, pre-signs transfers in several client processes, submits them
+with POST /txs/batch, client i pinned to peer i mod n (a sender's nonces
+must reach one peer in order), and measures:
+
+* committed tx/s sustained over the measuring window (default 30 s after a 5 s warm-up),
+* submit→commit latency p50/p95/p99 (commit time = when a polling observer first sees
+  the block on peer0; poll period 50 ms),
+* peak RSS per peer process.
+
+Run:  .venv/bin/python bench/bench_cluster.py [--rate 0] [--seconds 30] [--clients 3] [--json out.json]
+``--rate 0`` offers load as fast as the clients can; ``--rate R`` offers R tx/s in total.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ledger.keys import KeyPair  # noqa: E402
+from ledger.tx import sign_tx  # noqa: E402
+from node.setup_home import DEFAULT_CONSENSUS, init_cluster_home  # noqa: E402
+
+
+def client_main(idx: int, seeds: list[bytes], chain_id: str, urls: list[str], per_sender: int,
+                rate: float, start_at: float, stop_at: float, batch: int, out_path: str) -> None:
+    keys = [KeyPair.from_seed(s) for s in seeds]
+    sink = KeyPair.from_seed(b"\x55" * 32).address
+    # pre-sign: interleave senders so consecutive txs of one sender are far apart
+    txs = []
+    for n in range(per_sender):
+        for k in keys:
+            txs.append(sign_tx(k, chain_id, "transfer", n, {"to": sink, "amount": 1}))
+    bodies = [t.to_dict() for t in txs]
+    sent: list[tuple[str, float]] = []
+    http = httpx.Client(timeout=30)
+    while time.time() < start_at:
+        time.sleep(0.01)
+    i = 0
+    peer = idx % len(urls)
+    t0 = time.time()
+    while i < len(bodies) and time.time() < stop_at:
+        chunk = bodies[i:i + batch]
+        now = time.time()
+        try:
+            r = http.post(urls[peer] + "/txs/batch", json=chunk)
+            ok = r.status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        if ok:
+            for t, res in zip(txs[i:i + batch], r.json()["results"]):
+                if "tx_hash" in res:
+                    sent.append((t.hash, now))
+            i += batch
+        if rate > 0:
+            target = t0 + i / rate
+            delay = target - time.time()
+            if delay > 0:
+                time.sleep(delay)
+    Path(out_path).write_text(json.dumps(sent))
+
+
+def observer(url: str, stop_at: float, out_path: str) -> None:
+    http = httpx.Client(timeout=30)
+    seen: dict[str, float] = {}
+    per_block: list[tuple[int, float, int]] = []
+    h = http.get(url + "/status").json()["height"] + 1
+    from ledger.tx import compute_tx_hash
+    while time.time() < stop_at:
+        r = http.get(url + "/blocks", params={"from": h, "limit": 100})
+        blocks = r.json()["blocks"]
+        now = time.time()
+        for b in blocks:
+            for t in b["txs"]:
+                seen[compute_tx_hash(t)] = now
+            per_block.append((b["header"]["height"], now, len(b["txs"])))
+            h = b["header"]["height"] + 1
+        if not blocks:
+            time.sleep(0.05)
+    Path(out_path).write_text(json.dumps({"seen": seen, "blocks": per_block}))
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peers", type=int, default=4)
+    ap.add_argument("--clients", type=int, default=3)
+    ap.add_argument("--senders", type=int, default=600)
+    ap.add_argument("--rate", type=float, default=0, help="offered tx/s in total (0 = as fast as possible)")
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--warmup", type=float, default=5)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--base-port", type=int, default=28650)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="pocnet-bench-"))
+    total_s = args.warmup + args.seconds + 3
+    expected_rate = args.rate if args.rate > 0 else 4000
+    per_sender = int(expected_rate * total_s / args.senders) + 2
+    seeds = [random.Random(i).randbytes(32) for i in range(args.senders)]
+    funds = [(KeyPair.from_seed(s).address, 10**9) for s in seeds]
+    genesis = init_cluster_home(work, args.peers, args.base_port, funds, chain_id="bench",
+                                consensus=dict(DEFAULT_CONSENSUS))
+    urls = [v.url for v in genesis.validators]
+    procs = []
+    for i in range(args.peers):
+        log = open(work / f"peer{i}" / "stdout.log", "ab")
+        procs.append(subprocess.Popen([sys.executable, "-m", "node", "node", "--home", str(work / f"peer{i}"),
+                                       "--log-level", os.environ.get("BENCH_LOG_LEVEL", "WARNING")], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                      env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True))
+    try:
+        for u in urls:
+            for _ in range(300):
+                try:
+                    if httpx.get(u + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+        start_at = time.time() + 3 + args.senders * per_sender / 20000  # time to pre-sign
+        stop_at = start_at + total_s
+        ctx = mp.get_context("fork")
+        clients = []
+        chunks = [seeds[i::args.clients] for i in range(args.clients)]
+        rate_each = args.rate / args.clients if args.rate > 0 else 0
+        for i, ch in enumerate(chunks):
+            p = ctx.Process(target=client_main, args=(i, ch, "bench", urls, per_sender, rate_each, start_at,
+                                                      stop_at - 3, args.batch, str(work / f"client{i}.json")))
+            p.start()
+            clients.append(p)
+        obs = ctx.Process(target=observer, args=(urls[0], stop_at + 5, str(work / "observer.json")))
+        obs.start()
+        rss = {i: 0 for i in range(args.peers)}
+        ps = [psutil.Process(p.pid) for p in procs]
+        while time.time() < stop_at + 5:
+            for i, p in enumerate(ps):
+                try:
+                    rss[i] = max(rss[i], p.memory_info().rss)
+                except psutil.Error:
+                    pass
+            time.sleep(0.5)
+        for p in clients:
+            p.join()
+        obs.join()
+        sent = {}
+        for i in range(args.clients):
+            for h, t in json.loads((work / f"client{i}.json").read_text()):
+                sent[h] = t
+        o = json.loads((work / "observer.json").read_text())
+        seen, blocks = o["seen"], o["blocks"]
+        w0, w1 = start_at + args.warmup, start_at + args.warmup + args.seconds
+        committed_in_window = sum(n for _, t, n in blocks if w0 <= t < w1)
+        lat = [seen[h] - t for h, t in sent.items() if h in seen and w0 <= t < w1]
+        heights = [h for h, t, _ in blocks if w0 <= t < w1]
+        statuses = [httpx.get(u + "/status", timeout=5).json() for u in urls]
+        result = {
+            "peers": args.peers, "clients": args.clients, "offered_rate": args.rate or "max",
+            "window_s": args.seconds, "submitted_total": len(sent),
+            "committed_in_window": committed_in_window,
+            "committed_tx_per_s": round(committed_in_window / args.seconds, 1),
+            "blocks_in_window": len(heights),
+            "latency_s": {"p50": round(pct(lat, 50), 3), "p95": round(pct(lat, 95), 3),
+                          "p99": round(pct(lat, 99), 3), "n": len(lat),
+                          "mean": round(statistics.fmean(lat), 3) if lat else None},
+            "uncommitted_submitted": sum(1 for h in sent if h not in seen),
+            "peak_rss_mb": {f"peer{i}": round(v / 2**20, 1) for i, v in rss.items()},
+            "same_head": len({(s["height"], s["latest_hash"]) for s in statuses}) == 1,
+            "cpu": os.cpu_count(),
+        }
+        print(f"{'metric':32} value")
+        for k in ("committed_tx_per_s", "blocks_in_window", "submitted_total", "uncommitted_submitted"):
+            print(f"{k:32} {result[k]}")
+        for k, v in result["latency_s"].items():
+            print(f"{'latency_' + k:32} {v}")
+        for k, v in result["peak_rss_mb"].items():
+            print(f"{'peak_rss_mb_' + k:32} {v}")
+        print(json.dumps(result))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
