@@ -17,7 +17,7 @@ class ValidatorInfo:
     name: str
     address: str      # hex Ed25519 public key: signs votes, proposals and commits
     url: str          # http://127.0.0.1:PORT
-    capacity: int = 1000  # work units per second it offers to the task market (PoC input)
+    capacity: int = 4  # work units per ms it offers to the task market (PoC input)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address, "url": self.url, "capacity": self.capacity}
@@ -46,7 +46,7 @@ class Genesis:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Genesis":
-        vals = tuple(ValidatorInfo(v["name"], v["address"], v["url"], int(v.get("capacity", 1000)))
+        vals = tuple(ValidatorInfo(v["name"], v["address"], v["url"], int(v.get("capacity", 4)))
                      for v in d["validators"])
         g = cls(d["chain_id"], int(d["genesis_time_ms"]), vals,
                 {k: int(v) for k, v in d.get("balances", {}).items()},

@@ -21,11 +21,18 @@ ACCOUNTS = "acct"
 
 @dataclass(frozen=True)
 class BlockContext:
+    """Everything a block's transitions may read besides state and txs.
+
+    ``poc_allocation`` is the proof-of-contribution allocation for this height
+    ((task_id, provider_id) pairs), computed by every peer from the committed state
+    before the block (consensus/poc_selector.py); the ledger only records it.
+    """
     chain_id: str
     height: int
     prev_hash: str
     timestamp_ms: int
     proposer: str
+    poc_allocation: tuple[tuple[str, str], ...] = ()
 
 
 class TxHandler(Protocol):
@@ -44,6 +51,7 @@ class TxHandler(Protocol):
 _HANDLERS: dict[str, TxHandler] = {}
 EndBlockHook = Callable[[StateView, BlockContext], None]
 _END_BLOCK_HOOKS: list[tuple[str, EndBlockHook]] = []
+_BEGIN_BLOCK_HOOKS: list[tuple[str, EndBlockHook]] = []
 GenesisHook = Callable[[StateView, Genesis], None]
 _GENESIS_HOOKS: list[tuple[str, GenesisHook]] = []
 
@@ -56,6 +64,12 @@ def register_handler(handler: TxHandler) -> TxHandler:
 def register_end_block(name: str, hook: EndBlockHook) -> None:
     if all(n != name for n, _ in _END_BLOCK_HOOKS):
         _END_BLOCK_HOOKS.append((name, hook))
+
+
+def register_begin_block(name: str, hook: EndBlockHook) -> None:
+    """Run ``hook`` before a block's txs (e.g. recording the PoC allocation)."""
+    if all(n != name for n, _ in _BEGIN_BLOCK_HOOKS):
+        _BEGIN_BLOCK_HOOKS.append((name, hook))
 
 
 def register_genesis(name: str, hook: GenesisHook) -> None:
@@ -124,6 +138,7 @@ def apply_block(state: State, txs: Sequence[Tx], ctx: BlockContext) -> StateView
     honest block never fails here.
     """
     view = state.view()
+    run_begin_block(view, ctx)
     for i, tx in enumerate(txs):
         try:
             apply_tx(view, tx, ctx)
@@ -131,6 +146,12 @@ def apply_block(state: State, txs: Sequence[Tx], ctx: BlockContext) -> StateView
             raise BlockInvalid(f"tx {i} ({tx.hash[:12]}) invalid: {exc}") from None
     run_end_block(view, ctx)
     return view
+
+
+def run_begin_block(view: StateView, ctx: BlockContext) -> None:
+    _load_builtin_handlers()
+    for _, hook in _BEGIN_BLOCK_HOOKS:
+        hook(view, ctx)
 
 
 def run_end_block(view: StateView, ctx: BlockContext) -> None:
@@ -143,6 +164,7 @@ def select_txs(state: State, candidates: Sequence[Tx], ctx: BlockContext,
                max_txs: int) -> tuple[StateView, list[Tx], list[tuple[Tx, TxRejected]]]:
     """Proposer side: apply candidates in order, keep those that succeed."""
     view = state.view()
+    run_begin_block(view, ctx)
     included: list[Tx] = []
     rejected: list[tuple[Tx, TxRejected]] = []
     for tx in candidates:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ledger.block import GENESIS_PREV_HASH, Block, Commit, Header
 from ledger.encoding import hash_object
@@ -24,12 +25,14 @@ log = logging.getLogger("pocnet.chain")
 
 MAX_CLOCK_DRIFT_MS = 30_000
 
-# (state, height, prev_hash) -> (poc_digest, ranking) ; pluggable proposer selection
-PocDigestFn = Callable[[State, int, str], str]
+class PocSource(Protocol):
+    """Proof-of-contribution outcome for a height (consensus/poc_selector.PocSelector)."""
+
+    def outcome(self, state: State, height: int, prev_hash: str) -> Any: ...
 
 
-def default_poc_digest(state: State, height: int, prev_hash: str) -> str:
-    return hash_object({"selector": "none", "height": height, "prev_hash": prev_hash})
+def placeholder_poc_digest(height: int, prev_hash: str) -> str:
+    return hash_object({"selector": "hash-order", "height": height, "prev_hash": prev_hash})
 
 
 class ChainError(RuntimeError):
@@ -43,10 +46,10 @@ class Proposal:
 
 
 class Chain:
-    def __init__(self, genesis: Genesis, storage: Storage, poc_digest: PocDigestFn = default_poc_digest) -> None:
+    def __init__(self, genesis: Genesis, storage: Storage, poc: PocSource | None = None) -> None:
         self.genesis = genesis
         self.storage = storage
-        self.poc_digest = poc_digest
+        self.poc = poc
         self.lock = threading.RLock()
         if not storage.is_initialised():
             state = genesis_state(genesis)
@@ -78,8 +81,16 @@ class Chain:
     def last_timestamp_ms(self) -> int:
         return self.last_block.header.timestamp_ms if self.last_block else self.genesis.genesis_time_ms
 
+    def poc_digest(self, height: int) -> str:
+        if self.poc is None:
+            return placeholder_poc_digest(height, self.head_hash)
+        return self.poc.outcome(self.state, height, self.head_hash).digest
+
     def _ctx(self, height: int, timestamp_ms: int, proposer: str) -> BlockContext:
-        return BlockContext(self.chain_id, height, self.head_hash, timestamp_ms, proposer)
+        alloc: tuple = ()
+        if self.poc is not None:
+            alloc = self.poc.outcome(self.state, height, self.head_hash).allocation
+        return BlockContext(self.chain_id, height, self.head_hash, timestamp_ms, proposer, alloc)
 
     def build_block(self, round_: int, proposer: str, now_ms: int, candidates: Sequence[Tx],
                     max_txs: int) -> tuple[Proposal, list]:
@@ -91,7 +102,7 @@ class Chain:
             view, included, rejected = select_txs(self.state, candidates, ctx, max_txs)
             header = Header(self.chain_id, height, round_, self.head_hash, ts, proposer,
                             merkle_root([t.hash for t in included]), self.state.root_with(view.writes),
-                            self.poc_digest(self.state, height, self.head_hash))
+                            self.poc_digest(height))
             return Proposal(Block(header, tuple(included)), view), rejected
 
     def verify_block(self, block: Block, now_ms: int | None = None, expected_proposer: str | None = None) -> StateView:
@@ -114,7 +125,7 @@ class Chain:
                 raise BlockInvalid("tx_root does not match txs")
             if len({t.hash for t in block.txs}) != len(block.txs):
                 raise BlockInvalid("duplicate tx in block")
-            expected_digest = self.poc_digest(self.state, h.height, self.head_hash)
+            expected_digest = self.poc_digest(h.height)
             if h.poc_digest != expected_digest:
                 raise BlockInvalid("poc_digest does not match our proposer-selection inputs")
             view = apply_block(self.state, block.txs, self._ctx(h.height, h.timestamp_ms, h.proposer))

@@ -47,11 +47,27 @@ class Node:
         self.genesis = Genesis.load(self.home / GENESIS_FILE)
         self.key = KeyPair.load(self.home / NODE_KEY_FILE)
         self.validator_ids = [v.address for v in self.genesis.validators]
+        self.poc = self._load_poc()
         self.storage = Storage(self.config.database_url(self.home))
-        self.chain = Chain(self.genesis, self.storage)
+        self.chain = Chain(self.genesis, self.storage, self.poc)
         self.mempool = Mempool(self.chain.state, self.genesis.chain_id, self.config.mempool_max_txs)
         self.driver: ConsensusDriver = self._make_driver()
         self._tasks: list[asyncio.Task] = []
+
+    def _load_poc(self):  # noqa: ANN202
+        """The PoC student named by genesis; refuse to start with any other weights."""
+        expected = self.genesis.poc_weights_sha256
+        if not expected:
+            log.warning("genesis names no PoC weights: proposer order falls back on hash order")
+            return None
+        from models.quant import DEFAULT_WEIGHTS, weights_sha256
+        path = self.config.extra.get("poc_weights") or DEFAULT_WEIGHTS
+        actual = weights_sha256(path)
+        if actual != expected:
+            raise ValueError(f"PoC weights {path} have sha256 {actual}, genesis requires {expected}; "
+                             "refusing to start")
+        from consensus.poc_selector import PocSelector
+        return PocSelector(str(path))
 
     def _make_driver(self) -> ConsensusDriver:
         if len(self.genesis.validators) == 1:
@@ -60,7 +76,7 @@ class Node:
                 log.warning("this peer is not the genesis validator; it will not produce blocks")
             return SoloDriver(self)
         from node.bft import BftDriver  # multi-validator consensus
-        return BftDriver(self)
+        return BftDriver(self, selector=self.poc)
 
     # -- tx intake (REST and gossip)
     def submit_tx_obj(self, obj: Any, *, from_peer: bool = False) -> TxAccepted:
@@ -131,6 +147,8 @@ class Node:
                       description="REST API of a pocnet peer. Wire format: see README § Wire format.")
         install_error_handlers(app)
         app.include_router(public_router(self))
+        from node.fml_api import fml_router  # FML rounds (docs/fmlchain.md)
+        app.include_router(fml_router(self))
         extra = getattr(self.driver, "router", None)
         if extra is not None:
             app.include_router(extra())

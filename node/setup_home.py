@@ -44,7 +44,7 @@ def peer_homes(home: Path, peers: int, base_port: int) -> list[PeerHome]:
 
 def init_cluster_home(home: Path, peers: int, base_port: int, funds: list[tuple[str, int]],
                       chain_id: str = "pocnet-local", capacities: list[int] | None = None,
-                      poc_weights_sha256: str = "", game_params: dict | None = None,
+                      poc_weights_sha256: str | None = None, game_params: dict | None = None,
                       consensus: dict | None = None) -> Genesis:
     """Create keys, configs and genesis if absent; return the genesis in force."""
     home = Path(home)
@@ -64,11 +64,14 @@ def init_cluster_home(home: Path, peers: int, base_port: int, funds: list[tuple[
         key = KeyPair.generate()
         key.save(p.home / NODE_KEY_FILE)
         NodeConfig(name=p.name, port=p.port).save(p.home)
-        cap = capacities[i] if capacities and i < len(capacities) else 1000
+        cap = capacities[i] if capacities and i < len(capacities) else 4
         validators.append(ValidatorInfo(p.name, key.address, p.url, cap))
     balances = {faucet.address: DEFAULT_FAUCET_AMOUNT}
     for addr, amount in funds:
         balances[addr] = balances.get(addr, 0) + amount
+    if poc_weights_sha256 is None:  # default: the student shipped with this code
+        from models.quant import DEFAULT_WEIGHTS, weights_sha256
+        poc_weights_sha256 = weights_sha256() if DEFAULT_WEIGHTS.exists() else ""
     genesis = Genesis(chain_id, int(time.time() * 1000), tuple(validators), balances,
                       dict(consensus or DEFAULT_CONSENSUS), dict(game_params or {}), poc_weights_sha256)
     genesis.check()
