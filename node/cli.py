@@ -68,12 +68,21 @@ def genesis_new(home: Path = typer.Option(..., help="cluster home directory"),
                 peers: int = typer.Option(1, min=1, max=64),
                 base_port: int = typer.Option(26650),
                 chain_id: str = typer.Option("pocnet-local"),
-                fund: list[str] = typer.Option([], help="ADDRESS:AMOUNT credited in genesis (repeatable)")) -> None:
+                fund: list[str] = typer.Option([], help="ADDRESS:AMOUNT credited in genesis (repeatable)"),
+                url_template: str = typer.Option("http://127.0.0.1:{port}",
+                                                 help="how peers reach peer i: {i}, {name}, {port} substituted"),
+                same_port: bool = typer.Option(False, help="every peer listens on BASE_PORT (containers)")) -> None:
     """Create validator keys, peer configs and genesis in HOME (no-op if present)."""
+    from node.config import NodeConfig
     from node.setup_home import init_cluster_home, parse_fund
     try:
         funds = [parse_fund(f) for f in fund]
-        g = init_cluster_home(home, peers, base_port, funds, chain_id=chain_id)
+        g = init_cluster_home(home, peers, base_port, funds, chain_id=chain_id, url_template=url_template)
+        if same_port:
+            for i in range(peers):
+                cfg = NodeConfig.load(home / f"peer{i}")
+                cfg.port = base_port
+                cfg.save(home / f"peer{i}")
     except ValueError as exc:
         _fail(str(exc))
     typer.echo(f"genesis {g.hash} for chain {g.chain_id} with {len(g.validators)} validator(s) in {home}")
@@ -83,6 +92,7 @@ def genesis_new(home: Path = typer.Option(..., help="cluster home directory"),
 def node_cmd(home: Path = typer.Option(..., help="peer home (node_key.json, genesis.json, config.json)"),
              db_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL (default: SQLite in HOME)"),
              port: Optional[int] = typer.Option(None, help="override the configured port"),
+             host: Optional[str] = typer.Option(None, help="listen address (default 127.0.0.1)"),
              log_level: Optional[str] = typer.Option(None)) -> None:
     """Run one peer in the foreground."""
     import uvicorn
@@ -95,6 +105,8 @@ def node_cmd(home: Path = typer.Option(..., help="peer home (node_key.json, gene
     cfg = NodeConfig.load(home)
     if port:
         cfg.port = port
+    if host:
+        cfg.host = host
     if log_level:
         cfg.log_level = log_level
     setup_logging(cfg.log_level, home / LOG_FILE, cfg.name)

@@ -37,15 +37,22 @@ def parse_fund(spec: str) -> tuple[str, int]:
     return addr, int(amount)
 
 
-def peer_homes(home: Path, peers: int, base_port: int) -> list[PeerHome]:
-    return [PeerHome(f"peer{i}", Path(home) / f"peer{i}", f"http://127.0.0.1:{base_port + i}", base_port + i)
+LOCAL_URL_TEMPLATE = "http://127.0.0.1:{port}"
+
+
+def peer_homes(home: Path, peers: int, base_port: int,
+               url_template: str = LOCAL_URL_TEMPLATE) -> list[PeerHome]:
+    """Peer i listens on base_port+i; its URL (as other peers reach it) follows ``url_template``
+    (``{i}``, ``{name}``, ``{port}`` are substituted; containers use e.g. ``http://peer{i}:26650``)."""
+    return [PeerHome(f"peer{i}", Path(home) / f"peer{i}",
+                     url_template.format(i=i, name=f"peer{i}", port=base_port + i), base_port + i)
             for i in range(peers)]
 
 
 def init_cluster_home(home: Path, peers: int, base_port: int, funds: list[tuple[str, int]],
                       chain_id: str = "pocnet-local", capacities: list[int] | None = None,
                       poc_weights_sha256: str | None = None, game_params: dict | None = None,
-                      consensus: dict | None = None) -> Genesis:
+                      consensus: dict | None = None, url_template: str = LOCAL_URL_TEMPLATE) -> Genesis:
     """Create keys, configs and genesis if absent; return the genesis in force."""
     home = Path(home)
     genesis_path = home / GENESIS_FILE
@@ -59,7 +66,7 @@ def init_cluster_home(home: Path, peers: int, base_port: int, funds: list[tuple[
     faucet = KeyPair.generate()
     faucet.save(home / FAUCET_FILE)
     validators = []
-    for i, p in enumerate(peer_homes(home, peers, base_port)):
+    for i, p in enumerate(peer_homes(home, peers, base_port, url_template)):
         p.home.mkdir(parents=True, exist_ok=True)
         key = KeyPair.generate()
         key.save(p.home / NODE_KEY_FILE)

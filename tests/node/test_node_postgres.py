@@ -1,0 +1,78 @@
+"""The same node on PostgreSQL (``--db-url``): commit, restart, same head and state root.
+
+Starts a throwaway PostgreSQL server (Debian's postgresql package, installed by
+scripts/setup.sh) on a free loopback port; skipped only where no server binary exists.
+"""
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ledger.keys import KeyPair
+from ledger.tx import sign_tx
+from node.node import Node
+from node.setup_home import FAUCET_FILE, init_cluster_home
+from tests.conftest import free_port_block
+
+pytestmark = pytest.mark.slow
+
+
+def _pg_bin() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+@pytest.fixture
+def pg_url(tmp_path):
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not installed")
+    # not under tmp_path: pytest's base dir is 0700 root, and the server runs as `postgres`
+    top = tempfile.mkdtemp(prefix="pocnet-pg-")
+    data = os.path.join(top, "pgdata")
+    os.mkdir(data)
+    as_user = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(top, "postgres")
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port_block(1)
+    subprocess.run(as_user + [f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "pocnet"],
+                   check=True, capture_output=True)
+    subprocess.run(as_user + [f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(top, "log"), "-w", "-o",
+                              f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"],
+                   check=True, capture_output=True)
+    try:
+        url = f"postgresql+psycopg://pocnet@127.0.0.1:{port}/postgres"
+        yield url
+    finally:
+        subprocess.run(as_user + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_chain_on_postgres_survives_restart(tmp_path, pg_url):
+    home = tmp_path / "net"
+    init_cluster_home(home, 1, 29997, [], chain_id="pg-test")
+    faucet, bob = KeyPair.load(home / FAUCET_FILE), KeyPair.generate()
+    node = Node(home / "peer0", db_url=pg_url)
+    with TestClient(node.create_app()) as c:
+        for n in range(10):
+            assert c.post("/txs", json=sign_tx(faucet, "pg-test", "transfer", n,
+                                                {"to": bob.address, "amount": 5}).to_dict()).status_code == 202
+        deadline = time.monotonic() + 20
+        while c.get(f"/accounts/{bob.address}").json()["balance"] != 50:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        before = c.get("/status").json()
+    node2 = Node(home / "peer0", db_url=pg_url)
+    assert node2.chain.height >= before["height"]
+    assert node2.storage.get_block_dict(before["height"])["header"]["state_root"] == before["state_root"]
+    assert node2.chain.state.get("acct", bob.address)["balance"] == 50
+    assert node2.storage.engine.dialect.name == "postgresql"
+    node2.storage.close()
