@@ -34,6 +34,7 @@ from ledger.state import StateView
 from ledger.state_machine import BlockInvalid
 from ledger.tx import Tx
 from node.chain import ChainError
+from node.privval import PrivValState
 from p2p.blocks import parse_block
 from p2p.gossip import FaultFilter, Gossip
 from p2p.sync import check_certificate, fetch_blocks, peer_heights
@@ -80,6 +81,13 @@ class BftDriver:
         self.gossip = Gossip(node.key.address, self.peers, self.stats, self.faults)
         self.engine = Engine(self.my_id, self.validators, self._proposer, timeout_config(cons),
                              self.chain.height + 1)
+        self.privval = PrivValState(node.home)
+        if self.privval.height == self.chain.height + 1 and self.privval.locked_value is not None:
+            # restart in the middle of a height: keep the lock we had (Tendermint's WAL does this)
+            self.engine.locked_value = self.privval.locked_value
+            self.engine.locked_round = self.privval.locked_round
+            log.warning("restored lock on %s from round %d at height %d", self.privval.locked_value[:12],
+                        self.privval.locked_round, self.privval.height)
         self._ranking_cache: dict[tuple[int, str], tuple[str, ...]] = {}
         self.candidates: dict[str, tuple[Block, StateView | None]] = {}
         self.signed: dict[tuple, dict[str, Any]] = {}
@@ -217,8 +225,17 @@ class BftDriver:
         return self.engine.set_proposal_value(a.height, a.round, block.hash)
 
     def _broadcast_proposal(self, p: Proposal) -> None:
+        prev = self.privval.previous(p.height, p.round, "proposal")
+        if prev is not None and prev.get("block_hash") != p.block_hash:
+            self.stats["double_sign_prevented"] += 1
+            log.warning("not proposing %s at %d/%d: proposed %s before a restart", p.block_hash[:12],
+                        p.height, p.round, str(prev.get("block_hash"))[:12])
+            return
         block = self.candidates[p.block_hash][0]
         wire = sign_proposal(self.node.key, self.chain_id, p, block.to_dict())
+        if self.byzantine != "equivocate":
+            self.privval.record(p.height, p.round, "proposal", wire, self.engine.locked_value,
+                                self.engine.locked_round)
         self.signed[("proposal", p.round, p.proposer, p.block_hash)] = wire
         if self.byzantine == "equivocate" and self.peers:
             alt, _ = self.chain.build_block(p.round, self.node.key.address, now_ms() + 7, [], 0)
@@ -233,7 +250,16 @@ class BftDriver:
         self.gossip.broadcast(wire)
 
     def _broadcast_vote(self, v: Vote) -> None:
+        prev = self.privval.previous(v.height, v.round, v.kind)
+        if prev is not None and prev.get("block_hash") != v.block_hash:
+            # signed something else for this (height, round, kind) before a restart: re-send that
+            self.stats["double_sign_prevented"] += 1
+            log.warning("not signing %s %s at %d/%d: already signed %s", v.kind, str(v.block_hash)[:12],
+                        v.height, v.round, str(prev.get("block_hash"))[:12])
+            self.gossip.broadcast(prev)
+            return
         wire = sign_vote(self.node.key, self.chain_id, v)
+        self.privval.record(v.height, v.round, v.kind, wire, self.engine.locked_value, self.engine.locked_round)
         self.vote_sigs[(v.kind, v.height, v.round, v.block_hash, v.validator)] = wire["signature"]
         self.signed[("vote", v.kind, v.round, v.validator)] = wire
         self.gossip.broadcast(wire)

@@ -1,7 +1,7 @@
 """REST read API of the on-chain FML rounds (GET /fml/rounds, /fml/learners, /reputation).
 
 Answers are built only from committed state (``node.chain.state``), so every
-honest peer at the same height answers byte-identically. Game quantities are
+honest peer at the same height gives the same answer (same JSON content). Game quantities are
 the stored fixed-point ints: value x 1e6 in seconds, Hz, tokens or unitless
 (``"scale": 1000000`` in every answer); balances/payouts are micro-tokens.
 Formats: docs/fmlchain.md.
@@ -108,7 +108,8 @@ def fml_router(node: "Node") -> APIRouter:
         return {"rounds": [_summary_view(s) for s in items[:limit]], "total": len(items)}
 
     @r.get("/fml/rounds/{round_id}", responses={404: {"model": ErrorOut}})
-    async def round_detail(round_id: int, raw: bool = Query(False, description="add the stored plan/settlement")) -> Any:
+    async def round_detail(round_id: int,
+                           raw: bool = Query(False, description="add the stored plan/settlement")) -> Any:
         """Phase, parameters, coalitions (heads, members), frequencies, incentives, reports, payouts."""
         view = round_view(node.chain.state, round_id, raw) if round_id >= 1 else None
         if view is None:
