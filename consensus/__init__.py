@@ -4,7 +4,7 @@ The engine knows nothing about HTTP, storage, ledger types, clocks or signatures
 see docs/consensus.md for how the node wires it.
 """
 
-from consensus.engine import Engine, fault_tolerance, quorum_size
+from consensus.engine import Engine, certificate_ok, fault_tolerance, quorum_size
 from consensus.messages import (
     Action,
     BroadcastProposal,
@@ -38,6 +38,7 @@ __all__ = [
     "Timeout",
     "TimeoutConfig",
     "Vote",
+    "certificate_ok",
     "fault_tolerance",
     "proposer_for",
     "quorum_size",

@@ -13,7 +13,9 @@ docs/consensus.md):
 * the round-skip rule jumps to the (f+1)-th highest round any validator has been
   seen in (covers line 55 and is still backed by at least one honest validator);
 * after Decide the engine waits for `advance_to(h+1)` instead of starting h+1 itself,
-  because the node must apply the block before the next proposer is known.
+  because the node must apply the block before the next proposer is known;
+* an equivocator's conflicting vote for a known block also counts for that block (see
+  `_Tally`); it never counts twice towards "2f+1 of any kind".
 """
 
 from __future__ import annotations
@@ -52,6 +54,20 @@ def quorum_size(n: int) -> int:
     """Smallest count that is > 2n/3: any two quorums share ≥ f+1 validators, so at
     least one honest one. Equals 2f+1 for n = 3f+1 (n = 4 → 3)."""
     return (2 * n) // 3 + 1
+
+
+def certificate_ok(cert: Decide, validators: Sequence[str]) -> bool:
+    """Structure of a commit certificate: ≥ quorum distinct validators precommitting
+    cert.block_hash at (cert.height, cert.round). Signatures are the node's job."""
+    voters = {v.validator for v in cert.precommits}
+    return (
+        len(voters) == len(cert.precommits) >= quorum_size(len(validators))
+        and voters <= set(validators)
+        and all(
+            v.kind == PRECOMMIT and v.height == cert.height and v.round == cert.round and v.block_hash == cert.block_hash
+            for v in cert.precommits
+        )
+    )
 
 
 class _Tally:
@@ -156,7 +172,11 @@ class Engine:
         return out
 
     def on_proposal(self, p: Proposal, valid: bool) -> list[Action]:
-        """A signature-checked proposal; `valid` is the node's verdict on the block it names."""
+        """A signature-checked proposal; `valid` is the node's verdict on the block it names.
+        Messages carrying our own id are ignored: we already counted what we sent, and
+        anything else would come from a previous incarnation (see docs: sign-state WAL)."""
+        if self.my_id is not None and p.proposer == self.my_id:
+            return []
         if p.height == self.height + 1:
             self._buffer_proposal(p, valid)
             return []
@@ -168,6 +188,9 @@ class Engine:
         return out
 
     def on_vote(self, v: Vote) -> list[Action]:
+        """A signature-checked vote (ours echoed back is ignored, as in on_proposal)."""
+        if self.my_id is not None and v.validator == self.my_id:
+            return []
         if v.height == self.height + 1:
             self._buffer_vote(v)
             return []
@@ -257,15 +280,7 @@ class Engine:
         because a height's votes may no longer be gossiped once the other validators moved on."""
         if cert.height != self.height or self._decision is not None or not self._started:
             return []
-        voters = {v.validator for v in cert.precommits}
-        if not (
-            len(voters) == len(cert.precommits) >= self.quorum
-            and voters <= self._validator_set
-            and all(
-                v.kind == PRECOMMIT and v.height == cert.height and v.round == cert.round and v.block_hash == cert.block_hash
-                for v in cert.precommits
-            )
-        ):
+        if not certificate_ok(cert, self.validators):
             return []
         if self._commit_cert is None:
             self._commit_cert = Decide(

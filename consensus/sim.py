@@ -3,11 +3,16 @@
 Everything random comes from one `random.Random(seed)`, and events are ordered by
 (simulated time, sequence number), so a seed reproduces a run exactly. The
 simulator plays the node's part: it answers RequestProposal, fires timers,
-applies decisions (advance_to), fetches blocks on NeedBlock, re-gossips each
-engine's own messages periodically (what makes Algorithm 1 live over a lossy
-link) and block-syncs a peer that is a height behind by handing it a commit
-certificate. Byzantine peers run an honest engine for bookkeeping and corrupt
-what it sends.
+applies decisions (advance_to), fetches blocks on NeedBlock, periodically
+re-gossips everything each engine holds at its height (`Engine.rebroadcast`, what
+keeps Algorithm 1 live over a lossy link) and block-syncs a peer that is a height
+behind by handing it a commit certificate (`Engine.on_commit`). Byzantine peers run
+an honest engine for bookkeeping and corrupt what it sends.
+
+Network model (partial synchrony): before GST (`drop_until_ms`) messages may be
+dropped or take a long path; partitions drop cross-group traffic while active;
+otherwise every message takes a uniform delay in `delay_ms`, so delivery order is
+random; duplicates are optional.
 
 Run a seed sweep: `python -m consensus.sim --seeds 200` (see docs/consensus.md).
 """
@@ -21,7 +26,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from consensus.engine import Engine, quorum_size
+from consensus.engine import Engine
 from consensus.messages import (
     PRECOMMIT,
     PREVOTE,
@@ -34,7 +39,6 @@ from consensus.messages import (
     Proposal,
     RequestProposal,
     ScheduleTimeout,
-    Timeout,
     TimeoutConfig,
     Vote,
 )
@@ -42,9 +46,10 @@ from consensus.proposer import HashOrderSelector, SelectionContext, proposer_for
 
 HONEST = "honest"
 SILENT = "silent"  # crashed / mute from the start
-EQUIVOCATE = "equivocate"  # different proposals and votes to two halves of the peers
+EQUIVOCATE = "equivocate"  # a second proposal / vote version to a random subset of peers
 FORGE = "forge"  # floods conflicting votes on its own id: random hashes, nil, future rounds/heights
-BYZANTINE_MODES = (SILENT, EQUIVOCATE, FORGE)
+PROMISCUOUS = "promiscuous"  # votes for every value it has seen proposed at the height, to everyone
+BYZANTINE_MODES = (SILENT, EQUIVOCATE, FORGE, PROMISCUOUS)
 
 GENESIS_HASH = "genesis"
 
@@ -72,10 +77,10 @@ class SimConfig:
     heights: int = 3
     seed: int = 0
     drop: float = 0.0
-    drop_until_ms: int | None = None  # "GST": no drops from this time on (None = drop forever)
+    drop_until_ms: int | None = None  # "GST": no drops or slow paths from then on (None = never)
     delay_ms: tuple[int, int] = (1, 40)
     duplicate: float = 0.0  # probability a delivered message is delivered twice
-    slow: float = 0.0  # probability a message takes a long path (uniform up to slow_ms)
+    slow: float = 0.0  # probability a message sent before GST takes a long path (≤ slow_ms)
     slow_ms: int = 5000
     partitions: tuple[Partition, ...] = ()
     byzantine: tuple[tuple[str, str], ...] = ()  # (validator id, mode)
@@ -157,6 +162,7 @@ class Simulation:
         self._sync_sent: dict[tuple[str, int], int] = {}
         self._invalid = set(cfg.invalid_values)
         self._max_round = 0
+        self._finished: set[str] = set()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -193,7 +199,8 @@ class Simulation:
 
     def _delay(self) -> int:
         cfg = self.cfg
-        if cfg.slow and self.rng.random() < cfg.slow:
+        before_gst = cfg.drop_until_ms is None or self.now < cfg.drop_until_ms
+        if cfg.slow and before_gst and self.rng.random() < cfg.slow:
             return self.rng.randint(cfg.delay_ms[0], cfg.slow_ms)
         return self.rng.randint(*cfg.delay_ms)
 
@@ -223,6 +230,8 @@ class Simulation:
                 self._send(peer.id, q, msg)
         elif peer.mode == EQUIVOCATE:
             self._broadcast_equivocating(peer, msg, targets)
+        elif peer.mode == PROMISCUOUS:
+            self._broadcast_promiscuous(peer, msg, targets)
         else:
             self._broadcast_forging(peer, msg, targets)
 
@@ -241,6 +250,19 @@ class Simulation:
             half = self._split(peer, (msg.height, msg.round, msg.kind))
         for q in targets:
             self._send(peer.id, q, other if q in half else msg)
+
+    def _broadcast_promiscuous(self, peer: _Peer, msg: Proposal | Vote, targets: list[str]) -> None:
+        """Each vote is cast for every value seen proposed at that height and for nil, in
+        random order: the Byzantine helps every candidate towards a quorum (the strongest
+        single-validator attack on locks, since conflicting votes for known blocks count)."""
+        batch: list[Proposal | Vote] = [msg]
+        if isinstance(msg, Vote):
+            seen = sorted({m.block_hash for m in peer.engine.rebroadcast() if isinstance(m, Proposal)})
+            batch += [replace(msg, block_hash=h) for h in [*seen, None] if h != msg.block_hash]
+        for q in targets:
+            self.rng.shuffle(batch)
+            for m in batch:
+                self._send(peer.id, q, m)
 
     def _broadcast_forging(self, peer: _Peer, msg: Proposal | Vote, targets: list[str]) -> None:
         """The real message plus, in random order, conflicting votes on its own id (random
@@ -288,6 +310,9 @@ class Simulation:
             elif isinstance(a, Decide):
                 peer.decisions[a.height] = a
                 peer.decide_time[a.height] = self.now
+                target = range(self.cfg.start_height, self.cfg.start_height + self.cfg.heights)
+                if peer.mode == HONEST and all(h in peer.decisions for h in target):
+                    self._finished.add(peer.id)
                 self._max_round = max(self._max_round, a.round)
                 self._push(self.now + self.cfg.apply_ms, "advance", peer.id, a.height + 1)
             elif isinstance(a, NeedBlock):
@@ -331,10 +356,7 @@ class Simulation:
     # ------------------------------------------------------------------ main loop
 
     def _done(self) -> bool:
-        target = self.cfg.start_height + self.cfg.heights
-        return all(
-            all(h in self.peers[p].decisions for h in range(self.cfg.start_height, target)) for p in self.honest
-        )
+        return len(self._finished) == len(self.honest)
 
     def run(self) -> SimResult:
         cfg = self.cfg
@@ -391,16 +413,6 @@ def run(cfg: SimConfig) -> SimResult:
     return Simulation(cfg).run()
 
 
-def certificate_ok(d: Decide, validators: tuple[str, ...]) -> bool:
-    """A commit certificate: ≥ quorum distinct validators precommitting d's hash in d's round."""
-    voters = {v.validator for v in d.precommits}
-    return (
-        len(voters) == len(d.precommits) >= quorum_size(len(validators))
-        and voters <= set(validators)
-        and all(v.kind == PRECOMMIT and v.height == d.height and v.round == d.round and v.block_hash == d.block_hash for v in d.precommits)
-    )
-
-
 def random_config(seed: int, n: int = 4, heights: int = 3) -> SimConfig:
     """The adversarial mix of the safety sweep: lossy/reordering links until GST, f Byzantine
     peers of a seed-chosen mode, sometimes a partition."""
@@ -423,7 +435,9 @@ def random_config(seed: int, n: int = 4, heights: int = 3) -> SimConfig:
         drop_until_ms=r.choice([3000, 8000]),
         delay_ms=(1, r.choice([20, 100, 400])),
         duplicate=r.choice([0.0, 0.1]),
-        slow=r.choice([0.0, 0.05, 0.2]),
+        slow=r.choice([0.0, 0.05, 0.2, 0.5]),
+        slow_ms=r.choice([1000, 5000]),
+        gossip_interval_ms=r.choice([250, 1000, 3000]),
         partitions=parts,
         byzantine=byz,
         byz_invalid_alt=r.random() < 0.5,

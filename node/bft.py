@@ -280,9 +280,10 @@ class BftDriver:
             self.stats["timeouts_" + t.kind] += 1
             self._rebroadcast()
 
-    def _rebroadcast(self) -> None:
-        """Re-send (with original signatures) what we counted at this height's recent rounds."""
-        for m in self.engine.rebroadcast(last_rounds=2):
+    def _rebroadcast(self, last_rounds: int | None = 2) -> None:
+        """Re-send (with original signatures) what we counted at this height (recent rounds,
+        or all of them when ``last_rounds`` is None: a lock may rest on an old round's quorum)."""
+        for m in self.engine.rebroadcast(last_rounds=last_rounds):
             if isinstance(m, Proposal):
                 wire = self.signed.get(("proposal", m.round, m.proposer, m.block_hash))
             else:
@@ -299,7 +300,7 @@ class BftDriver:
                 continue
             cur = (self.engine.height, self.engine.round, self.engine.step)
             if cur == self._last_progress:
-                self._rebroadcast()
+                self._rebroadcast(last_rounds=None)
             self._last_progress = cur
 
     # ------------------------------------------------------------ commit and advance
