@@ -24,10 +24,10 @@ def node_command(peer_home: Path) -> list[str]:
     return [sys.executable, "-m", "node", "node", "--home", str(peer_home)]
 
 
-def wait_healthy(urls: list[str], timeout_s: float = 60.0) -> bool:
+def wait_healthy(urls: list[str], timeout_s: float = 60.0, stop=lambda: False) -> bool:  # noqa: ANN001
     deadline = time.monotonic() + timeout_s
     pending = set(urls)
-    while pending and time.monotonic() < deadline:
+    while pending and time.monotonic() < deadline and not stop():
         for url in list(pending):
             try:
                 if httpx.get(url + "/health", timeout=1.0).status_code == 200:
@@ -45,6 +45,14 @@ def cluster_up(home: Path, peers: int, base_port: int, funds: list[tuple[str, in
     homes = peer_homes(home, peers, base_port)
     for p, v in zip(homes, genesis.validators):
         p.url = v.url
+    # Handlers first: a SIGTERM that arrives while peers start must still stop them all.
+    stopping = {"flag": False}
+
+    def _stop(signum, _frame):  # noqa: ANN001
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     procs: dict[str, subprocess.Popen] = {}
     for p in homes:
         log = open(p.home / "stdout.log", "ab")
@@ -58,16 +66,10 @@ def cluster_up(home: Path, peers: int, base_port: int, funds: list[tuple[str, in
     echo("restart one peer by hand with:  pocnet node --home <its home>")
     (home / "cluster.json").write_text(json.dumps({p.name: {"url": p.url, "pid": procs[p.name].pid,
                                                             "home": str(p.home.resolve())} for p in homes}, indent=2))
-    ok = wait_healthy([p.url for p in homes])
-    echo("all peers healthy" if ok else "WARNING: some peers did not answer /health within 60 s (see their node.log)")
-
-    stopping = {"flag": False}
-
-    def _stop(signum, _frame):  # noqa: ANN001
-        stopping["flag"] = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    ok = wait_healthy([p.url for p in homes], stop=lambda: stopping["flag"])
+    if not stopping["flag"]:
+        echo("all peers healthy" if ok else
+             "WARNING: some peers did not answer /health within 60 s (see their node.log)")
     reported: set[str] = set()
     while not stopping["flag"]:
         for name, proc in procs.items():
