@@ -19,6 +19,8 @@ Prints a table, then the JSON rows (wall and CPU seconds: the CPU time is
 less distorted when other processes load the machine). Timed: prepare_formation (per-pair
 constants) + run_switch_rule (to stability) + building the result, i.e. one
 form_coalitions call. Each result is re-checked for Nash stability (untimed).
+The numba kernel is compiled (or loaded from its cache) once before the runs;
+that first-call cost is printed separately.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ from games.coalition import (  # noqa: E402
 from games.params import GameParams  # noqa: E402
 from games.round import MemberReport, formation_inputs, plan_round, settle_round  # noqa: E402
 from games.scenario import synthetic_learners  # noqa: E402
+from games.switch_kernel import warm_up  # noqa: E402
 
 
 def one_run(n: int, k: int, scenario: str, seed: int, epsilon: float = GameParams.epsilon) -> dict:
@@ -109,6 +112,10 @@ def main() -> None:
     ap.add_argument("--epsilon", type=float, default=GameParams.epsilon, help="switch threshold (default 1e-9)")
     ap.add_argument("--json-out", default=None, help="also write the rows to this file")
     args = ap.parse_args()
+    t0 = time.perf_counter()
+    warm_up()  # compile or load the numba kernel once, outside the timed runs
+    warm_s = time.perf_counter() - t0
+    print(f"kernel warm-up (numba compile or cache load): {warm_s:.2f} s")
     rows = []
     print(f"{'scenario':8} {'N':>6} {'K':>4} {'total s':>8} {'cpu s':>7} {'switch s':>8} {'sweeps':>6} {'moves':>7} {'out':>6} stable")
     for scenario in args.scenario:
@@ -118,8 +125,10 @@ def main() -> None:
                 rows.append(r)
                 print(f"{r['scenario']:8} {r['n']:>6} {r['k']:>4} {r['total_s']:>8.3f} {r['cpu_s']:>7.3f} {r['switch_s']:>8.3f} "
                       f"{r['sweeps']:>6} {r['moves']:>7} {r['sitting_out']:>6} {r['nash_stable']}", flush=True)
-    meta = {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
-            "load_avg_1m": round(os.getloadavg()[0], 2)}
+    import numba
+
+    meta = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+            "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2), "warm_up_s": round(warm_s, 3)}
     print(json.dumps({"meta": meta, "rows": rows}))
     if args.json_out:
         with open(args.json_out, "w", encoding="utf-8") as fh:

@@ -2,15 +2,11 @@
 
 The switch rule is sequential: learners are visited in address order and a
 move changes the size, reputation sum and weight sum of two coalitions, which
-later learners see. To make 10,000 learners x 100 coalitions fast while
-keeping exactly those semantics, the utilities of a *block* of upcoming
-learners in every coalition are evaluated at once with numpy against the
-current coalition aggregates; every learner before the first one that moves
-provably decides "stay", the first mover is applied (two coalitions' aggregates
-updated), and evaluation resumes right after it. The block size adapts: while
-moves are dense, six learners at a time; while nobody moves, blocks double up
-to 1,024. Block evaluation also caches each learner's utilities and
-recomputes only the coalitions that changed since (bit-identical entries).
+later learners see. ``prepare_formation`` precomputes every per-(learner,
+coalition) constant with numpy; the sequential loop itself runs compiled in
+``games.switch_kernel`` (numba, no fastmath), one learner at a time, with the
+same float operations as the numpy helpers here, which the stability checks
+(``is_nash_stable``, ``stability_violations``) and ``member_utilities`` use.
 
 Options of a learner: any coalition whose head's deadline it can meet and that
 it has not left during this formation (the no-return history rule, which
@@ -20,7 +16,6 @@ current utility by more than epsilon. Heads never move.
 """
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
@@ -31,6 +26,7 @@ from games.cost import cycles_per_round, deadline_min_frequency, transmission_ti
 from games.params import GameParams
 from games.profile import LearnerProfile
 from games.reputation import cosine_matrix
+from games.switch_kernel import MOVE_BOUND_EXCEEDED, switch_rule_kernel
 
 OUT = -1  # assignment value of a learner sitting the round out
 
@@ -66,12 +62,6 @@ class FormationArrays:
     cwt: np.ndarray = field(init=False)  # [N,K] C_k s_{i,k} D_i
     inv_f_max: np.ndarray = field(init=False)  # [N]
     w_pad: np.ndarray = field(init=False)  # [K] +inf where the head's own weight is 0
-    # per-row Python floats for the one-learner path (cheaper than numpy scalars)
-    slope_l: list[float] = field(init=False)
-    f_max_l: list[float] = field(init=False)
-    inv_f_max_l: list[float] = field(init=False)
-    energy_l: list[float] = field(init=False)
-    is_head_l: list[bool] = field(init=False)
 
     def __post_init__(self) -> None:
         self.cwt = self.incentive[None, :] * self.wt
@@ -79,11 +69,6 @@ class FormationArrays:
         k = len(self.heads)
         head_w = self.wt[self.head_rows, np.arange(k)] if k else np.zeros(0)
         self.w_pad = np.where(head_w > 0, 0.0, np.inf)
-        self.slope_l = self.slope.tolist()
-        self.f_max_l = self.f_max.tolist()
-        self.inv_f_max_l = self.inv_f_max.tolist()
-        self.energy_l = self.energy.tolist()
-        self.is_head_l = self.is_head.tolist()
 
 
 def prepare_formation(
@@ -174,7 +159,7 @@ def prepare_formation(
 def _join_utility(fa: FormationArrays, rows: slice, size, rep_sum, w_sum) -> np.ndarray:
     """U_{i,k}(f_i*) of each row's learner in every coalition as a newcomer ([B,K]).
 
-    Elementwise, so any subset of rows/coalitions (``_join_utility_cols``) gives the same bits.
+    Elementwise; ``games.switch_kernel`` evaluates the same expression entry by entry.
     """
     p = fa.params
     n1 = size + 1.0
@@ -196,19 +181,6 @@ def _own_utility(fa: FormationArrays, rows: np.ndarray, cols: np.ndarray, size, 
     fmax = fa.f_max[rows]
     f = np.minimum(np.maximum(cw * fa.slope[rows], fa.lower[rows, cols]), fmax)
     return f * (cw * fa.inv_f_max[rows] - fa.energy[rows] * f) + share + fa.ban[rows, cols]
-
-
-def _own_utility_scalar(fa: FormationArrays, i: int, k: int, n: float, rep_sum: float, w_sum: float) -> float:
-    """``_own_utility`` for one learner in plain floats (same operation order)."""
-    p = fa.params
-    if fa.ban[i, k] != 0.0:
-        return -math.inf
-    rbar = rep_sum / n
-    share = (2.0 * p.R * p.rho0) / ((math.exp(rbar * (-p.theta) + p.theta * p.r_th) + 1.0) * n)
-    cw = float(fa.cwt[i, k]) / w_sum
-    fmax = fa.f_max_l[i]
-    f = min(max(cw * fa.slope_l[i], float(fa.lower[i, k])), fmax)
-    return f * (cw * fa.inv_f_max_l[i] - fa.energy_l[i] * f) + share
 
 
 def _aggregates(fa: FormationArrays, assign: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -287,147 +259,44 @@ def _decisions(
     return target, movers
 
 
-def _join_utility_cols(fa: FormationArrays, lo: int, hi: int, cols: np.ndarray, size, rep_sum, w_sum) -> np.ndarray:
-    """``_join_utility`` restricted to some coalitions ([B, len(cols)]); same bits per entry."""
-    p = fa.params
-    n1 = size[cols] + 1.0
-    rbar = (rep_sum[cols] + fa.rep[lo:hi, cols]) / n1
-    share = (2.0 * p.R * p.rho0) / ((np.exp(rbar * (-p.theta) + p.theta * p.r_th) + 1.0) * n1)
-    cw = fa.cwt[lo:hi, cols] / (w_sum[cols] + fa.wt[lo:hi, cols])
-    fmax = fa.f_max[lo:hi][:, None]
-    f = np.minimum(np.maximum(cw * fa.slope[lo:hi][:, None], fa.lower[lo:hi, cols]), fmax)
-    return f * (cw * fa.inv_f_max[lo:hi][:, None] - fa.energy[lo:hi][:, None] * f) + share
-
-
-def run_switch_rule(
-    fa: FormationArrays, assign: np.ndarray, max_block: int = 1024
-) -> tuple[np.ndarray, np.ndarray, int, int]:
+def run_switch_rule(fa: FormationArrays, assign: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Apply the switch rule until a full sweep moves nobody.
 
     Returns (assignment, left [N,K] bool, sweeps, moves); ``assign`` is not
-    modified. While moves are dense, learners are evaluated six at a time and
-    decided one by one up to the first mover; when moves thin out, in growing
-    blocks. Block evaluation keeps a cache of
-    every learner's newcomer utility per coalition and recomputes only the
-    coalitions whose aggregates changed since the row was last computed
-    (entries are bit-identical to a fresh computation, so decisions are too).
+    modified. The sequential loop is compiled (``games.switch_kernel``): one
+    learner at a time in address order, each move updating the aggregates
+    the next learners see, with the same float operations as the numpy
+    helpers above.
     """
-    assign = assign.copy()
     n, k = fa.rep.shape
-    assign[fa.head_rows] = np.arange(k)
-    left = np.zeros((n, k), dtype=bool)
-    ban = fa.ban.copy()  # also receives -inf for every coalition a learner leaves
-    cache = np.empty((n, k))
-    stamp = np.full(n, -1, dtype=np.int64)  # epoch at which a cache row was last brought up to date
-    changed_at = np.zeros(k, dtype=np.int64)  # epoch of each coalition's last aggregate change
-    epoch = 0
-    moves = 0
-    sweeps = 0
-    limit = (2 * k + 2) * n + 1  # the history rule's bound; a safety net, never reached
-    dense_exit = 8
-    small = 6  # learners evaluated together while moves are dense
-    eps = fa.params.epsilon
-    size, rep_sum, w_sum = _aggregates(fa, assign)
-
-    def apply(i: int, dst: int) -> None:
-        nonlocal epoch
-        epoch += 1
-        src = int(assign[i])
-        if src >= 0:
-            size[src] -= 1.0
-            rep_sum[src] -= fa.rep[i, src]
-            w_sum[src] -= fa.wt[i, src]
-            left[i, src] = True
-            ban[i, src] = -np.inf
-            changed_at[src] = epoch
-        if dst >= 0:
-            size[dst] += 1.0
-            rep_sum[dst] += fa.rep[i, dst]
-            w_sum[dst] += fa.wt[i, dst]
-            changed_at[dst] = epoch
-        assign[i] = dst
-
-    def block_decisions(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-        oldest = int(stamp[lo:hi].min())
-        if oldest < 0:
-            cache[lo:hi] = _join_utility(fa, slice(lo, hi), size, rep_sum, w_sum)
-        else:
-            cols = np.flatnonzero(changed_at > oldest)
-            if cols.size == k:
-                cache[lo:hi] = _join_utility(fa, slice(lo, hi), size, rep_sum, w_sum)
-            elif cols.size:
-                cache[lo:hi, cols] = _join_utility_cols(fa, lo, hi, cols, size, rep_sum, w_sum)
-        stamp[lo:hi] = epoch
-        return _decisions(fa, lo, hi, cache[lo:hi], assign, ban, size, rep_sum, w_sum)
-
-    while True:
-        sweeps += 1
-        # reset float drift of the incremental sums; coalitions whose bits change count as changed
-        fresh = _aggregates(fa, assign)
-        drift = (fresh[0] != size) | (fresh[1] != rep_sum) | (fresh[2] != w_sum)
-        if drift.any():
-            epoch += 1
-            changed_at[drift] = epoch
-        size, rep_sum, w_sum = fresh
-        pos, moved, block, single, streak = 0, False, 16, False, 0
-        while pos < n:
-            if single:
-                # dense moves: a few learners at a time, decided one by one up to the first mover
-                hi = min(n, pos + small)
-                cand = _join_utility(fa, slice(pos, hi), size, rep_sum, w_sum)
-                cand += ban[pos:hi]
-                owns = assign[pos:hi].tolist()
-                for r, own in enumerate(owns):
-                    if own >= 0:
-                        cand[r, own] = -np.inf
-                best = cand.argmax(axis=1).tolist() if k else [0] * (hi - pos)
-                nxt = hi
-                for r, own in enumerate(owns):
-                    i = pos + r
-                    dst = None
-                    if not fa.is_head_l[i]:
-                        cur = (
-                            _own_utility_scalar(fa, i, own, float(size[own]), float(rep_sum[own]), float(w_sum[own]))
-                            if own >= 0
-                            else 0.0
-                        )
-                        bv = float(cand[r, best[r]]) if k else -math.inf
-                        if bv >= 0.0 and bv > cur + eps:
-                            dst = best[r]
-                        elif own >= 0 and 0.0 > cur + eps:
-                            dst = OUT
-                    if dst is None:
-                        streak += 1
-                        continue
-                    apply(i, dst)
-                    moves += 1
-                    moved, streak = True, 0
-                    nxt = i + 1
-                    break
-                pos = nxt
-                if streak >= dense_exit:
-                    single, block = False, 16
-            else:
-                hi = min(n, pos + block)
-                target, movers = block_decisions(pos, hi)
-                hit = np.flatnonzero(movers)
-                if hit.size == 0:
-                    pos = hi
-                    block = min(max_block, block * 2)
-                    continue
-                j = int(hit[0])
-                apply(pos + j, int(target[j]))
-                moves += 1
-                moved = True
-                pos += j + 1
-                if j < dense_exit:
-                    single, streak = True, 0
-                else:
-                    block = max(16, min(max_block, 2 * (j + 1)))
-            if moves > limit:
-                raise RuntimeError("switch rule exceeded its move bound")
-        if not moved:
-            return assign, left, sweeps, moves
+    work = np.array(assign, dtype=np.int64, copy=True).reshape(n)
+    work[fa.head_rows] = np.arange(k)
+    left = np.zeros((n, k), dtype=np.bool_)
+    ban = np.array(fa.ban, dtype=np.float64, copy=True)  # also receives -inf for every coalition a learner leaves
+    p = fa.params
+    f64 = np.ascontiguousarray
+    sweeps, moves, status = switch_rule_kernel(
+        work,
+        f64(fa.rep, dtype=np.float64),
+        f64(fa.wt, dtype=np.float64),
+        f64(fa.cwt, dtype=np.float64),
+        f64(fa.lower, dtype=np.float64),
+        ban,
+        left,
+        f64(fa.energy, dtype=np.float64),
+        f64(fa.slope, dtype=np.float64),
+        f64(fa.f_max, dtype=np.float64),
+        f64(fa.inv_f_max, dtype=np.float64),
+        f64(fa.is_head, dtype=np.bool_),
+        f64(fa.w_pad, dtype=np.float64),
+        float(2.0 * p.R * p.rho0),
+        float(-p.theta),
+        float(p.theta * p.r_th),
+        float(p.epsilon),
+    )
+    if status == MOVE_BOUND_EXCEEDED:
+        raise RuntimeError("switch rule exceeded its move bound")
+    return work, left, int(sweeps), int(moves)
 
 
 def member_utilities(fa: FormationArrays, assign: np.ndarray) -> np.ndarray:

@@ -24,6 +24,14 @@ from node.mempool import Mempool
 log = logging.getLogger("pocnet.node")
 
 
+def _warm_up_games() -> None:
+    try:
+        from games.switch_kernel import warm_up
+        warm_up()
+    except Exception:  # noqa: BLE001 - a failed warm-up only costs latency later
+        log.exception("coalition kernel warm-up failed")
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -126,6 +134,9 @@ class Node:
         @asynccontextmanager
         async def lifespan(_: FastAPI):
             self._tasks.append(asyncio.create_task(self.driver.run(), name="consensus"))
+            # Compile/load the coalition kernel off the event loop now, so the first FML
+            # close_registration in a block does not stall consensus for seconds.
+            asyncio.get_running_loop().run_in_executor(None, _warm_up_games)
             log.info("%s serving chain %s at height %d", self.config.name, self.genesis.chain_id, self.chain.height)
             try:
                 yield

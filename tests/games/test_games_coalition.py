@@ -219,7 +219,7 @@ def test_switch_rule_runs_at_scale():
 
 
 def test_matches_reference_on_a_longer_run():
-    """Enough learners for many sweeps, so blocks, the one-learner path and the cache all run."""
+    """Enough learners for many sweeps (the compiled kernel against the scalar reference)."""
     learners, heads, rep, initial = scenario(160, 8, 99, data_range=(50, 1500))
     rng = np.random.default_rng(5)
     incentives = {h: float(rng.uniform(WIDE.C_min, WIDE.C_max)) for h in heads}
