@@ -1,0 +1,112 @@
+"""Benchmark the PoC models against the quality targets.
+
+Usage (from /work/main):
+  .venv/bin/python bench/bench_models.py --metrics bench/results_models/metrics.json \
+      --out bench/results_models/bench.json
+
+Measures, single-threaded: integer compute_ranking latency for 64 tasks x 8
+providers (shipped weights), student (integer and float) vs GA wall time on
+generated scenarios, and checks the objective targets from the evaluation
+metrics produced by `pocnet models eval`. Numbers depend on machine load;
+the lead's box shares 2 cores between several agents.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _poc_inputs(seed: int, n: int, m: int):
+    from models.poc import PocProvider, PocTask
+    from models.scenario import generate_scenario
+    s = generate_scenario(seed, n, m)
+    tasks = [PocTask(s.task_ids[i], int(s.work[i]), tuple(int(x) for x in s.demand[i]), int(s.arrival[i]),
+                     int(s.deadline[i])) for i in range(s.n_tasks)]
+    provs = [PocProvider(s.provider_ids[p], int(s.capacity[p]), int(s.backlog[p]),
+                         tuple(int(x) for x in s.history[p]), int(s.reputation_ppm[p]))
+             for p in range(s.n_providers)]
+    return tasks, provs
+
+
+def bench_ranking(reps: int) -> dict:
+    from models.poc import compute_ranking
+    from models.quant import load_quant
+    load_quant()
+    times, cpu = [], []
+    inputs = [_poc_inputs(900_000 + k, 64, 8) for k in range(10)]
+    for k in range(reps):
+        tasks, provs = inputs[k % 10]
+        t0, c0 = time.perf_counter(), time.process_time()
+        compute_ranking(tasks, provs, f"{k:064x}")
+        times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return {"reps": reps, "median_ms": statistics.median(times), "mean_ms": statistics.fmean(times),
+            "p90_ms": sorted(times)[int(0.9 * len(times))], "median_cpu_ms": statistics.median(cpu)}
+
+
+def bench_speed(n_scen: int) -> dict:
+    import torch
+    torch.set_num_threads(1)
+    from models.net import allocate_float, load_net
+    from models.quant import allocate_int, load_quant
+    from models.scenario import generate_scenario
+    from models.solvers import ga_solve
+    q = load_quant()
+    student = load_net(str(Path(__file__).resolve().parents[1] / "models" / "weights" / "student.pt"))
+    ga_t, si_t, sf_t = [], [], []
+    clock = time.process_time  # CPU time: less sensitive to other processes sharing the cores
+    for k in range(n_scen):
+        scn = generate_scenario(800_000 + k, 64, 8)
+        t0 = clock(); ga_solve(scn, seed=k); ga_t.append(clock() - t0)
+        t0 = clock(); allocate_int(q, scn); si_t.append(clock() - t0)
+        t0 = clock(); allocate_float(student, scn); sf_t.append(clock() - t0)
+    ga, si, sf = (statistics.fmean(x) * 1000 for x in (ga_t, si_t, sf_t))
+    return {"scenarios": n_scen, "size": "64x8", "clock": "process_time", "ga_cpu_ms": ga,
+            "student_int_cpu_ms": si, "student_float_cpu_ms": sf, "speedup_int": ga / si, "speedup_float": ga / sf}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--metrics", type=Path, default=Path("bench/results_models/metrics.json"))
+    ap.add_argument("--out", type=Path, default=Path("bench/results_models/bench.json"))
+    ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--speed-scenarios", type=int, default=10)
+    args = ap.parse_args()
+    res = {"ranking_64x8": bench_ranking(args.reps), "speed": bench_speed(args.speed_scenarios)}
+    targets = {
+        "ranking_le_5ms": res["ranking_64x8"]["median_ms"] <= 5.0,
+        "ranking_le_5ms_cpu": res["ranking_64x8"]["median_cpu_ms"] <= 5.0,
+        "student_int_100x_faster_than_ga": res["speed"]["speedup_int"] >= 100,
+    }
+    if args.metrics.exists():
+        s = json.loads(args.metrics.read_text())["summary"]
+        st = s["solvers"]
+        res["eval"] = {
+            "student_int_mean_ratio_to_ga": st["student_int"]["mean_ratio_to_ga"],
+            "student_int_ratio_of_totals_to_ga": st["student_int"]["ratio_of_totals_to_ga"],
+            "greedy_mean_ratio_to_ga": st["greedy"]["mean_ratio_to_ga"],
+            "student_int_mean_obj": st["student_int"]["mean_objective"],
+            "greedy_mean_obj": st["greedy"]["mean_objective"],
+            "ga_mean_ratio_to_exact_small": s.get("small_exact", {}).get("ga", {}).get("mean_ratio_to_exact"),
+            "top_provider_disagreement_float_vs_int": s["top_provider_disagreement_float_vs_int"],
+        }
+        e = res["eval"]
+        targets["student_le_1.05_ga"] = e["student_int_mean_ratio_to_ga"] <= 1.05
+        targets["student_le_1.03_ga_goal"] = e["student_int_mean_ratio_to_ga"] <= 1.03
+        targets["student_better_than_greedy"] = e["student_int_mean_obj"] < e["greedy_mean_obj"]
+        if e["ga_mean_ratio_to_exact_small"] is not None:
+            targets["ga_within_2pct_of_exact"] = e["ga_mean_ratio_to_exact_small"] <= 1.02
+    res["targets"] = targets
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1))
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
