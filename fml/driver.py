@@ -1,0 +1,267 @@
+"""The round driver: one loop, pluggable coordination.
+
+A :class:`Coordinator` decides *who trains with whom, at what frequency, for
+what incentive* (``plan_round``) and turns the heads' measurements into
+contributions, reputations and payouts (``settle_round``). Offline, the
+:class:`fml.schemes.OfflineCoordinator` computes both with the ``games``
+package; the on-chain coordinator (later) will submit the same inputs as
+transactions and read the plan / settlement back from committed state. The
+driver only trains, measures, reports and keeps the books.
+
+Misbehaving learners commit to tau iterations but run ``lazy_iters``; they
+claim the committed completion time (the state machine will check claims
+against the device profile later). Offline, the only thing that exposes
+them is the head's leave-one-out measurement. With ``blockchain=False``
+(seed 000's "without blockchain" reputation store) learners self-report
+their contribution and misbehavers claim the best loss reduction and the
+best time of their coalition.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from fml.data import Dataset
+from fml.learners import Population, make_population
+from fml.perfedavg import PerFedAvgConfig
+from fml.training import Trainer
+from games.cost import completion_time, cycles_per_round, energy_cost
+from games.params import GameParams
+from games.profile import LearnerProfile
+from games.round import MemberReport  # what a head reports per member: loss_reduction, grad_norm, completion_time
+from games.reputation import cosine_matrix
+
+
+# ---------------------------------------------------------------------- plan types
+@dataclass(frozen=True)
+class CoalitionPlan:
+    """One coalition as planned: the members' commitments and the head's deadline."""
+
+    head: str
+    members: tuple[str, ...]  # head included; only those who train this round
+    incentive: float  # C_k
+    deadline: float  # T_{h_k}
+    frequencies: Mapping[str, float]  # f_i committed
+    times: Mapping[str, float]  # predicted t_i at f_i (cost model)
+    weights: Mapping[str, float]  # omega_{i,k}
+    reputations: Mapping[str, float]  # r_{i,k}
+    msp_utility: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    round_no: int
+    coalitions: Mapping[str, CoalitionPlan]
+    sit_outs: tuple[str, ...]
+    raw: Any = None  # the coordinator's own object (e.g. games.round.RoundPlan)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    q: Mapping[str, float]
+    payouts: Mapping[str, float]
+    global_reputation: Mapping[str, float]
+    raw: Any = None
+
+
+class Coordinator(Protocol):
+    """Plans and settles rounds; offline with games/, later on-chain."""
+
+    def plan_round(self, learners: Sequence[LearnerProfile], round_no: int, seed: int) -> Plan: ...
+
+    def settle_round(self, plan: Plan, reports: Mapping[str, MemberReport], round_no: int) -> Settlement: ...
+
+
+# ---------------------------------------------------------------------- config / results
+@dataclass(frozen=True)
+class RunConfig:
+    n_learners: int = 40
+    n_coalitions: int = 4
+    rounds: int = 20
+    misbehave_rate: float = 0.0
+    lazy_iters: int = 2  # iterations a misbehaving learner really runs (of tau)
+    blockchain: bool = True
+    learn: PerFedAvgConfig = field(default_factory=PerFedAvgConfig)
+    eval_every: int = 1
+
+
+@dataclass
+class RunResult:
+    scheme: str
+    seed: int
+    config: dict
+    rounds: list[dict]
+    profit_per_learner: dict[str, float]
+    final: dict
+
+    def to_dict(self) -> dict:
+        return {
+            "scheme": self.scheme,
+            "seed": self.seed,
+            "config": self.config,
+            "rounds": self.rounds,
+            "profit_per_learner": self.profit_per_learner,
+            "final": self.final,
+        }
+
+
+def round_seed(seed: int, round_no: int) -> int:
+    """Stand-in for the block hash that seeds a round on-chain."""
+    return (seed * 1_000_003 + round_no * 7_919) % (2**31 - 1)
+
+
+def profiles_of(pop: Population, emb: np.ndarray) -> list[LearnerProfile]:
+    return [
+        LearnerProfile(
+            address=pop.addresses[j],
+            data_size=float(pop.train_size[j]),
+            kappa=d.kappa,
+            f_min=d.f_min,
+            f_max=d.f_max,
+            rate=d.rate,
+            tolerated_time=d.tolerated_time,
+            embedding=tuple(float(x) for x in emb[j]),
+            active=bool(pop.active[j]),
+        )
+        for j, d in enumerate(pop.devices)
+    ]
+
+
+def make_reports(
+    plan: Plan,
+    measured: Mapping[str, tuple[float, float]],
+    misbehaving: set[str],
+    blockchain: bool,
+) -> dict[str, MemberReport]:
+    """Per-member reports; without blockchain misbehavers claim their coalition's best."""
+    out: dict[str, MemberReport] = {}
+    for cp in plan.coalitions.values():
+        best_loss = max((measured[m][0] for m in cp.members), default=0.0)
+        best_time = min((cp.times[m] for m in cp.members), default=0.0)
+        for m in cp.members:
+            loss, gnorm = measured[m]
+            t = cp.times[m]  # honest: the cost model's time; misbehaver: the committed time it claims
+            if not blockchain and m in misbehaving:
+                loss, t = best_loss, best_time
+            out[m] = MemberReport(loss_reduction=loss, grad_norm=gnorm, completion_time=t)
+    return out
+
+
+def run(
+    coordinator: Coordinator,
+    data: Dataset,
+    cfg: RunConfig,
+    seed: int,
+    params: GameParams,
+    scheme_name: str = "custom",
+    on_round: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Simulate ``cfg.rounds`` rounds and collect per-round metrics."""
+    torch.manual_seed(seed)
+    pop = make_population(data, cfg.n_learners, seed=seed, misbehave_rate=cfg.misbehave_rate)
+    trainer = Trainer(pop, cfg.learn, seed=seed)
+    index = {a: j for j, a in enumerate(pop.addresses)}
+    bad = {pop.addresses[j] for j in np.flatnonzero(pop.misbehaving)}
+    active_idx = [int(j) for j in np.flatnonzero(pop.active)]
+    passive_idx = [int(j) for j in np.flatnonzero(~pop.active)]
+    profit = {a: 0.0 for a in pop.addresses}
+    history: list[dict] = []
+    for r in range(1, cfg.rounds + 1):
+        emb = trainer.embeddings()
+        profiles = profiles_of(pop, emb)
+        plan = coordinator.plan_round(profiles, r, round_seed(seed, r))
+        partition = {index[h]: [index[m] for m in cp.members] for h, cp in plan.coalitions.items() if cp.members}
+        iters = {j: (cfg.lazy_iters if pop.addresses[j] in bad else params.tau) for ms in partition.values() for j in ms}
+        results = trainer.train_round(partition, iters)
+        measured = {
+            pop.addresses[j]: (res.loss_reduction[j], res.grad_norm[j])
+            for res in results.values()
+            for j in res.loss_reduction
+        }
+        reports = make_reports(plan, measured, bad, cfg.blockchain)
+        settle = coordinator.settle_round(plan, reports, r)
+
+        # books: payout minus the energy really spent (misbehavers save energy)
+        actual_t, energy_round = [], 0.0
+        for cp in plan.coalitions.values():
+            for m in cp.members:
+                j = index[m]
+                d = pop.devices[j]
+                q_cyc = cycles_per_round(float(pop.train_size[j]), params) * iters[j] / params.tau
+                e = energy_cost(cp.frequencies[m], q_cyc, d.kappa, params)
+                energy_round += e
+                profit[m] += settle.payouts.get(m, 0.0) - e
+                actual_t.append(completion_time(q_cyc, cp.frequencies[m], d.rate, params))
+        # passive learners download the meta-model of the most similar head
+        heads = [h for h, cp in plan.coalitions.items() if cp.members]
+        if heads and passive_idx:
+            sims = cosine_matrix(emb[passive_idx], emb[[index[h] for h in heads]])
+            for row, j in enumerate(passive_idx):
+                trainer.give_model(j, index[heads[int(np.argmax(sims[row]))]])
+        ev = trainer.evaluate(active_idx, seed=round_seed(seed, r) + 1)
+        shots = trainer.evaluate_few_shot(passive_idx) if passive_idx else {}
+        lat = [max(cp.times[m] for m in cp.members) for cp in plan.coalitions.values() if cp.members]
+        history.append(
+            {
+                "round": r,
+                "acc": float(ev["acc"].mean()),
+                "loss": float(ev["loss"].mean()),
+                "global_acc": float(ev["global_acc"].mean()),
+                "global_loss": float(ev["global_loss"].mean()),
+                "passive_acc": {str(k): float(v.mean()) for k, v in shots.items()},
+                "avg_completion_time": float(np.mean(actual_t)) if actual_t else 0.0,
+                "avg_coalition_latency": float(np.mean(lat)) if lat else 0.0,
+                "msp_utility": float(sum(cp.msp_utility for cp in plan.coalitions.values() if cp.members)),
+                "payout_total": float(sum(settle.payouts.values())),
+                "energy_total": energy_round,
+                "participants": int(sum(len(cp.members) for cp in plan.coalitions.values())),
+                "coalition_sizes": sorted((len(cp.members) for cp in plan.coalitions.values()), reverse=True),
+                "incentives": [round(cp.incentive, 4) for _, cp in sorted(plan.coalitions.items())],
+                "mean_q_misbehaving": _mean([settle.q[m] for m in settle.q if m in bad]),
+                "mean_q_honest": _mean([settle.q[m] for m in settle.q if m not in bad]),
+                "mean_reputation_misbehaving": _mean([settle.global_reputation.get(m, np.nan) for m in bad]),
+            }
+        )
+        if on_round is not None:
+            on_round(r)
+    act_addr = [pop.addresses[j] for j in active_idx]
+    last = history[-1]
+    final = {
+        "acc": last["acc"],
+        "loss": last["loss"],
+        "global_acc": last["global_acc"],
+        "passive_acc": last["passive_acc"],
+        "profit_per_active_learner": _mean([profit[a] for a in act_addr]),
+        "profit_per_misbehaving": _mean([profit[a] for a in bad]),
+        "profit_per_honest": _mean([profit[a] for a in act_addr if a not in bad]),
+        "avg_completion_time": _mean([h["avg_completion_time"] for h in history]),
+        "avg_msp_utility": _mean([h["msp_utility"] for h in history]),
+    }
+    return RunResult(
+        scheme=scheme_name,
+        seed=seed,
+        config={
+            "n_learners": cfg.n_learners,
+            "n_coalitions": cfg.n_coalitions,
+            "rounds": cfg.rounds,
+            "misbehave_rate": cfg.misbehave_rate,
+            "lazy_iters": cfg.lazy_iters,
+            "blockchain": cfg.blockchain,
+            "alpha": cfg.learn.alpha,
+            "beta": cfg.learn.beta,
+            "delta": cfg.learn.delta,
+            "batch": cfg.learn.batch,
+            "personal_steps": cfg.learn.personal_steps,
+        },
+        rounds=history,
+        profit_per_learner=profit,
+        final=final,
+    )
+
+
+def _mean(xs: Sequence[float]) -> float:
+    xs = [x for x in xs if x == x]
+    return float(np.mean(xs)) if xs else float("nan")

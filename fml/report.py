@@ -1,0 +1,197 @@
+"""Aggregate simulation runs into seed 000's Table VI and the figures.
+
+Pure functions of the run dicts (``RunResult.to_dict()``), so a report can be
+rebuilt from report.json alone.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from fml.schemes import SCHEMES
+
+
+def _ms(xs: Sequence[float]) -> tuple[float, float]:
+    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    if not xs:
+        return float("nan"), float("nan")
+    return float(np.mean(xs)), float(np.std(xs))
+
+
+def headline_runs(runs: Iterable[dict]) -> list[dict]:
+    """Runs of the main comparison: blockchain on, default population, lowest misbehaviour rate."""
+    runs = [r for r in runs if r.get("tag", "main") == "main" and r["config"]["blockchain"]]
+    if not runs:
+        return []
+    rate = min(r["config"]["misbehave_rate"] for r in runs)
+    return [r for r in runs if r["config"]["misbehave_rate"] == rate]
+
+
+def table_rows(runs: Iterable[dict]) -> list[dict]:
+    """One row per scheme: mean and std over seeds of the Table VI quantities."""
+    by: dict[str, list[dict]] = defaultdict(list)
+    for r in headline_runs(runs):
+        by[r["scheme"]].append(r)
+    rows = []
+    for key in [k for k in SCHEMES if k in by] + [k for k in by if k not in SCHEMES]:
+        rs = by[key]
+        row = {"scheme": key, "label": SCHEMES[key].label if key in SCHEMES else key, "seeds": len(rs)}
+        for name, get in (
+            ("profit", lambda r: r["final"]["profit_per_active_learner"]),
+            ("time", lambda r: r["final"]["avg_completion_time"]),
+            ("msp", lambda r: r["final"]["avg_msp_utility"]),
+            ("acc", lambda r: r["final"]["acc"]),
+            ("global_acc", lambda r: r["final"]["global_acc"]),
+        ):
+            row[name], row[name + "_std"] = _ms([get(r) for r in rs])
+        rows.append(row)
+    return rows
+
+
+def markdown_table(rows: Sequence[dict]) -> str:
+    """Table VI layout plus the final personalised accuracy (mean ± std over seeds)."""
+    head = (
+        "| Framework | Total profit per MML | Avg completion time per round (s) | "
+        "Avg MSP utility per round | Final personalised accuracy | seeds |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for r in rows:
+        lines.append(
+            f"| {r['label']} | {r['profit']:.2f} ± {r['profit_std']:.2f} | {r['time']:.2f} ± {r['time_std']:.2f} | "
+            f"{r['msp']:.1f} ± {r['msp_std']:.1f} | {100 * r['acc']:.1f} % ± {100 * r['acc_std']:.1f} | {r['seeds']} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+_COLOURS = {"game": "tab:blue", "random": "tab:red", "single": "tab:grey", "fixed": "tab:green"}
+
+
+def _style(key: str) -> dict:
+    """Colour by coalition rule, line style by incentive/frequency rule: schemes whose
+    learning is identical (same partitions) stay visible as overlapping pairs."""
+    s = SCHEMES.get(key)
+    if s is None:
+        return {}
+    ls = "-" if s.incentives == "stackelberg" else ("--" if s.frequencies == "optimised" else ":")
+    colour = _COLOURS[s.coalitions]
+    if s.coalitions == "game" and s.heads != "reputation":
+        colour = "tab:purple" if s.frequencies == "optimised" else "tab:orange"
+    return {"color": colour, "linestyle": ls}
+
+
+def _curves(runs: Sequence[dict], metric: str) -> dict[str, np.ndarray]:
+    by: dict[str, list[list[float]]] = defaultdict(list)
+    for r in runs:
+        by[r["scheme"]].append([h[metric] for h in r["rounds"]])
+    out = {}
+    for k, series in by.items():
+        n = min(len(s) for s in series)
+        out[k] = np.mean([s[:n] for s in series], axis=0)
+    return out
+
+
+def write_plots(runs: Sequence[dict], out_dir: Path) -> list[Path]:
+    """All PNG figures that the runs allow; returns the written paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    main = headline_runs(runs)
+    if main:
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+        for metric, ax, ylab in (("acc", axes[0], "personalised accuracy"), ("loss", axes[1], "personalised loss")):
+            for k, c in _curves(main, metric).items():
+                ax.plot(np.arange(1, len(c) + 1), c, label=k, **_style(k))
+            ax.set_xlabel("round")
+            ax.set_ylabel(ylab)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=7)
+        fig.suptitle("Active learners, after personalisation (mean over seeds)")
+        fig.tight_layout()
+        written.append(_save(fig, out_dir / "personalised_accuracy_loss.png"))
+
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for k, c in _curves(main, "global_acc").items():
+            ax.plot(np.arange(1, len(c) + 1), c, label=k, **_style(k))
+        ax.set_xlabel("round")
+        ax.set_ylabel("accuracy of the meta-model (no personalisation)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        written.append(_save(fig, out_dir / "global_accuracy.png"))
+
+        by: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for r in main:
+            for shots, acc in r["final"]["passive_acc"].items():
+                by[r["scheme"]][shots].append(acc)
+        if by:
+            fig, ax = plt.subplots(figsize=(10, 4.5))
+            keys = list(by)
+            shots = sorted({s for v in by.values() for s in v}, key=int)
+            width = 0.8 / max(1, len(shots))
+            for i, s in enumerate(shots):
+                ax.bar(np.arange(len(keys)) + i * width, [np.mean(by[k][s]) if by[k][s] else 0 for k in keys], width, label=f"{s} sample(s)")
+            ax.set_xticks(np.arange(len(keys)) + width * (len(shots) - 1) / 2)
+            ax.set_xticklabels(keys, rotation=30, ha="right", fontsize=7)
+            ax.set_ylabel("passive learners' accuracy")
+            ax.legend()
+            fig.tight_layout()
+            written.append(_save(fig, out_dir / "passive_accuracy.png"))
+
+    mis = [r for r in runs if r.get("tag") in ("main", "misbehaviour") and r["scheme"] == "gfml"]
+    rates = sorted({r["config"]["misbehave_rate"] for r in mis})
+    if len(rates) > 1:
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+        for chain in (True, False):
+            rs = [r for r in mis if r["config"]["blockchain"] == chain]
+            xs = sorted({r["config"]["misbehave_rate"] for r in rs})
+            if not xs:
+                continue
+            lab = "with blockchain" if chain else "without blockchain"
+            for ax, get in (
+                (axes[0], lambda r: r["final"]["acc"]),
+                (axes[1], lambda r: r["final"]["profit_per_misbehaving"]),
+                (axes[2], lambda r: r["final"]["profit_per_honest"]),
+            ):
+                ys = [_ms([get(r) for r in rs if r["config"]["misbehave_rate"] == x])[0] for x in xs]
+                ax.plot(xs, ys, marker="o", label=lab)
+        for ax, t in zip(axes, ("personalised accuracy", "total profit, misbehaving MML", "total profit, honest MML")):
+            ax.set_xlabel("misbehaviour rate")
+            ax.set_title(t)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        written.append(_save(fig, out_dir / "misbehaviour.png"))
+
+    for tag, key, xlabel, fname in (
+        ("users", "n_learners", "number of learners", "accuracy_vs_users.png"),
+        ("coalitions", "n_coalitions", "number of coalitions", "accuracy_vs_coalitions.png"),
+    ):
+        rs = [r for r in runs if r.get("tag") == tag or (r.get("tag") == "main" and r["scheme"] == "gfml" and r["config"]["blockchain"] and r["config"]["misbehave_rate"] == 0)]
+        xs = sorted({r["config"][key] for r in rs})
+        if len(xs) > 1 and any(r.get("tag") == tag for r in rs):
+            fig, ax = plt.subplots(figsize=(6, 4))
+            ys = [_ms([r["final"]["acc"] for r in rs if r["config"][key] == x]) for x in xs]
+            ax.errorbar(xs, [y[0] for y in ys], yerr=[y[1] for y in ys], marker="o", capsize=3)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("GFML personalised accuracy")
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            written.append(_save(fig, out_dir / fname))
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

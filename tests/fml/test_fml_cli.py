@@ -1,0 +1,57 @@
+"""A reduced simulate run through the CLI."""
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import fml.data
+from fml.cli import app
+from fml.data import Dataset
+
+
+@pytest.fixture
+def toy_data(monkeypatch):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 40)
+    x = (rng.random((400, 784)) * 0.3 + (y[:, None] == np.arange(784)[None, :] % 10) * 0.7).astype(np.float32)
+    ds = Dataset(x=x, y=y, name="toy")
+    monkeypatch.setattr(fml.data, "load_dataset", lambda name, limit=None: ds)
+    return ds
+
+
+@pytest.mark.slow
+def test_simulate_writes_report(tmp_path, toy_data):
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(
+        app,
+        ["simulate", "--learners", "8", "--coalitions", "2", "--rounds", "2", "--seeds", "0",
+         "--schemes", "gfml,best-effort-opt-freq,random-stackelberg", "--misbehaviour", "0,0.5", "--out", str(out)],
+    )
+    assert res.exit_code == 0, res.output
+    rep = json.loads((out / "report.json").read_text())
+    keys = {(r["tag"], r["scheme"], r["config"]["blockchain"], r["config"]["misbehave_rate"]) for r in rep["runs"]}
+    assert ("main", "gfml", True, 0.0) in keys and ("misbehaviour", "gfml", False, 0.5) in keys
+    assert [row["scheme"] for row in rep["table"]] == ["gfml", "random-stackelberg", "best-effort-opt-freq"]
+    run = rep["runs"][0]
+    assert len(run["rounds"]) == 2 and 0.0 <= run["final"]["acc"] <= 1.0
+    assert set(run["final"]["passive_acc"]) == {"1", "5", "10"}
+    assert "| GFML |" in (out / "report.md").read_text()
+    assert (out / "personalised_accuracy_loss.png").stat().st_size > 0
+    assert (out / "misbehaviour.png").exists()
+    # the report can be rebuilt from report.json alone
+    (out / "report.md").unlink()
+    res = CliRunner().invoke(app, ["replot", str(out / "report.json")])
+    assert res.exit_code == 0, res.output
+    assert "| GFML |" in (out / "report.md").read_text()
+
+
+def test_on_chain_not_wired(tmp_path):
+    res = CliRunner().invoke(app, ["simulate", "--on-chain", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "not yet wired" in res.output
+
+
+def test_unknown_scheme(tmp_path, toy_data):
+    res = CliRunner().invoke(app, ["simulate", "--schemes", "nope", "--out", str(tmp_path)])
+    assert res.exit_code != 0
