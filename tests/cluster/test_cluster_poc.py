@@ -27,9 +27,11 @@ class Market:
         self.rng = random.Random(7)
 
     def send(self, key: KeyPair, tx_type: str, payload: dict, peer: int | None = None) -> None:
-        """Submit to a random peer, or to ``peer`` when the tx depends on state read from it."""
-        tx = sign_tx(key, self.c.genesis.chain_id, tx_type, self.nonce[key.address], payload)
-        i = self.rng.randrange(4) if peer is None else peer
+        """Submit to peer 0 (the one whose state the market reads), with the nonce it expects:
+        a task_result can be dropped from mempools if its task expires first."""
+        i = 0 if peer is None else peer
+        nonce = self.c.http.get(f"{self.c.urls[i]}/accounts/{key.address}").json()["pending_nonce"]
+        tx = sign_tx(key, self.c.genesis.chain_id, tx_type, nonce, payload)
         r = self.c.http.post(self.c.urls[i] + "/txs", json=tx.to_dict())
         assert r.status_code == 202, r.text
         self.nonce[key.address] += 1
