@@ -1,12 +1,14 @@
-"""``pocnet fml``: run the FML experiments of seed 000 § VI offline."""
+"""``pocnet fml``: run the FML experiments of seed 000 § VI, offline or through a cluster."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
 from pathlib import Path
 from typing import Optional
 
+import httpx
 import typer
 
 app = typer.Typer(help="Federated meta-learning experiments (seed 000, § VI).", no_args_is_help=True)
@@ -54,13 +56,24 @@ def simulate(
     beta: float = typer.Option(0.1, help="Per-FedAvg meta step"),
     batch: int = typer.Option(32, min=1, help="minibatch size of each Per-FedAvg batch"),
     data_limit: Optional[int] = typer.Option(None, help="use only the first N images (quick checks)"),
-    offline: bool = typer.Option(True, "--offline/--on-chain", help="offline: games/ in-process; on-chain: not yet wired"),
+    offline: bool = typer.Option(True, "--offline/--on-chain",
+                                 help="offline: games/ in-process; on-chain: GFML jobs with blockchain go through a cluster"),
+    cluster: str = typer.Option("", help="--on-chain: comma-separated peer URLs of a running cluster "
+                                "(default: start a local 4-peer cluster in OUT/chain)"),
+    msp_key: Optional[Path] = typer.Option(None, help="--on-chain with --cluster: funded MSP key file (e.g. HOME/faucet.json)"),
+    base_port: int = typer.Option(27650, help="--on-chain: first port of the local cluster"),
     out: Path = typer.Option(Path("fml-report"), help="output folder"),
 ) -> None:
-    """Run every (scheme, seed) and write report.json, report.md and PNG plots."""
-    if not offline:
-        typer.echo("error: --on-chain is not yet wired: the on-chain coordinator (issue 6) does not exist yet; use --offline", err=True)
-        raise typer.Exit(code=2)
+    """Run every (scheme, seed) and write report.json, report.md and PNG plots.
+
+    With --on-chain, every GFML run "with blockchain" submits its rounds as signed
+    transactions to a cluster (learners register, join with embeddings, heads report,
+    the MSP opens and closes rounds) and reads coalitions, frequencies, incentives and
+    payouts back from committed state; baselines and "without blockchain" runs, which
+    have no chain by definition, stay offline.
+    """
+    if cluster and msp_key is None and not offline:
+        raise typer.BadParameter("--cluster needs --msp-key (a funded key)", param_hint="--msp-key")
     import torch
     from tqdm import tqdm
 
@@ -114,15 +127,45 @@ def simulate(
     out.mkdir(parents=True, exist_ok=True)
     runs: list[dict] = []
     t0 = time.time()
-    with tqdm(total=sum(j[3].rounds for j in jobs), desc="fml rounds", unit="round") as bar:
-        for tag, key, seed, cfg in jobs:
-            bar.set_postfix_str(f"{tag}:{key} seed={seed}")
-            params = GameParams(n_learners=cfg.n_learners, n_coalitions=cfg.n_coalitions)
-            coord = OfflineCoordinator(key, params, trust_reports=not cfg.blockchain)
-            res = run(coord, data, cfg, seed, params, scheme_name=key, on_round=lambda _r: bar.update(1))
-            d = res.to_dict()
-            d["tag"] = tag
-            runs.append(d)
+    chain_info: dict = {}
+    with contextlib.ExitStack() as stack:
+        urls, msp = [], None
+        if not offline:
+            from ledger.keys import KeyPair
+            if cluster:
+                urls, msp = [u.strip() for u in cluster.split(",") if u.strip()], KeyPair.load(msp_key)
+            else:
+                from node.cluster import LocalCluster
+                typer.echo(f"starting a local 4-peer cluster in {out / 'chain'} (ports {base_port}-{base_port + 3})", err=True)
+                lc = stack.enter_context(LocalCluster(out / "chain", 4, base_port, chain_id="fml-sim"))
+                urls, msp = lc.urls, lc.faucet
+        with tqdm(total=sum(j[3].rounds for j in jobs), desc="fml rounds", unit="round") as bar:
+            for n_job, (tag, key, seed, cfg) in enumerate(jobs):
+                bar.set_postfix_str(f"{tag}:{key} seed={seed}")
+                params = GameParams(n_learners=cfg.n_learners, n_coalitions=cfg.n_coalitions)
+                on_chain = not offline and key == "gfml" and cfg.blockchain
+                if on_chain:
+                    from fml.onchain import OnChainCoordinator
+                    coord = OnChainCoordinator(urls, msp, params, key_seed=n_job)
+                else:
+                    coord = OfflineCoordinator(key, params, trust_reports=not cfg.blockchain)
+                t_job = time.time()
+                res = run(coord, data, cfg, seed, params, scheme_name=key, on_round=lambda _r: bar.update(1))
+                d = res.to_dict()
+                d["tag"] = tag
+                d["on_chain"] = on_chain
+                if on_chain:
+                    reps = [{a: cl.reputation(k.address)["global_reputation"] for a, k in coord.keys.items()}
+                            for cl in coord.clients]
+                    d["chain"] = {"peers": len(urls), "rounds": dict(coord.round_ids), "txs_sent": coord.txs_sent,
+                                  "elapsed_s": round(time.time() - t_job, 1),
+                                  "reputations_agree_on_all_peers": all(r == reps[0] for r in reps),
+                                  "reputations_ppm": reps[0]}
+                    coord.close()
+                runs.append(d)
+        if not offline:
+            statuses = [httpx.get(u + "/status", timeout=10).json() for u in urls]
+            chain_info = {"peers": urls, "heights": [s["height"] for s in statuses]}
     elapsed = time.time() - t0
     rows = table_rows(runs)
     meta = {
@@ -139,7 +182,8 @@ def simulate(
         "coalitions_sweep": _ints(coalitions_sweep),
         "lazy_iters": lazy_iters,
         "per_fedavg": {"alpha": alpha, "beta": beta, "delta": learn.delta, "batch": batch, "personal_steps": learn.personal_steps},
-        "mode": "offline",
+        "mode": "offline" if offline else "on-chain",
+        "chain": chain_info,
         "elapsed_s": round(elapsed, 1),
     }
     (out / "report.json").write_text(json.dumps(_clean({"meta": meta, "table": rows, "runs": runs}), indent=1))

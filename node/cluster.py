@@ -89,3 +89,45 @@ def cluster_up(home: Path, peers: int, base_port: int, funds: list[tuple[str, in
             os.killpg(proc.pid, signal.SIGKILL)
     echo("all peers stopped")
     return 0
+
+
+class LocalCluster:
+    """A throwaway local cluster for tools (``pocnet fml simulate --on-chain``, benchmarks).
+
+    Creates the home if absent, starts each peer as its own ``pocnet node`` process on
+    127.0.0.1, waits until all answer, and stops them (SIGTERM, then SIGKILL) on exit.
+    """
+
+    def __init__(self, home: Path, peers: int = 4, base_port: int = 27650, chain_id: str = "pocnet-local",
+                 consensus: dict | None = None, funds: list[tuple[str, int]] | None = None,
+                 log_level: str = "WARNING") -> None:
+        self.home, self.peers, self.base_port = Path(home), peers, base_port
+        self.chain_id, self.consensus, self.funds, self.log_level = chain_id, consensus, funds or [], log_level
+        self.procs: list[subprocess.Popen] = []
+        self.urls: list[str] = []
+
+    def __enter__(self) -> "LocalCluster":
+        from ledger.keys import KeyPair
+        genesis = init_cluster_home(self.home, self.peers, self.base_port, self.funds, chain_id=self.chain_id,
+                                    consensus=self.consensus)
+        self.urls = [v.url for v in genesis.validators]
+        self.faucet = KeyPair.load(self.home / FAUCET_FILE)
+        for p in peer_homes(self.home, self.peers, self.base_port):
+            log = open(p.home / "stdout.log", "ab")
+            self.procs.append(subprocess.Popen(node_command(p.home) + ["--log-level", self.log_level],
+                                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        if not wait_healthy(self.urls, 90):
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"local cluster in {self.home} did not come up (see peer*/node.log)")
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.procs = []

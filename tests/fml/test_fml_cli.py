@@ -46,10 +46,10 @@ def test_simulate_writes_report(tmp_path, toy_data):
     assert "| GFML |" in (out / "report.md").read_text()
 
 
-def test_on_chain_not_wired(tmp_path):
-    res = CliRunner().invoke(app, ["simulate", "--on-chain", "--out", str(tmp_path)])
+def test_on_chain_cluster_needs_a_key(tmp_path):
+    res = CliRunner().invoke(app, ["simulate", "--on-chain", "--cluster", "http://127.0.0.1:1", "--out", str(tmp_path)])
     assert res.exit_code == 2
-    assert "not yet wired" in res.output
+    assert "msp-key" in res.output
 
 
 def test_unknown_scheme(tmp_path, toy_data):

@@ -42,3 +42,24 @@ def test_onchain_rounds_agree_on_every_peer(tmp_path, port_block):
         coord.close()
     finally:
         c.stop_all()
+
+
+def test_simulate_on_chain_cli(tmp_path, port_block, monkeypatch):
+    """`pocnet fml simulate --on-chain` starts its own cluster, runs GFML through it, reports agreement."""
+    import json
+
+    from typer.testing import CliRunner
+
+    import fml.data
+    from fml.cli import app
+    monkeypatch.setattr(fml.data, "load_dataset", lambda name, limit=None: toy_data())
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(app, ["simulate", "--on-chain", "--learners", "6", "--coalitions", "2", "--rounds", "2",
+                                   "--seeds", "0", "--schemes", "gfml", "--misbehaviour", "0,0.5",
+                                   "--base-port", str(port_block(4)), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["meta"]["mode"] == "on-chain"
+    chained = [r for r in rep["runs"] if r["on_chain"]]
+    assert chained and all(r["chain"]["reputations_agree_on_all_peers"] for r in chained)
+    assert any(not r["on_chain"] and not r["config"]["blockchain"] for r in rep["runs"])
