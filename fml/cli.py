@@ -52,6 +52,8 @@ def simulate(
     users_sweep: str = typer.Option("", help="extra learner counts for GFML, e.g. 20,60 (accuracy vs users)"),
     coalitions_sweep: str = typer.Option("", help="extra coalition counts for GFML, e.g. 2,6 (accuracy vs coalitions)"),
     lazy_iters: int = typer.Option(2, min=0, help="local iterations a misbehaving learner really runs (tau = 10)"),
+    disguise: bool = typer.Option(False, help="misbehavers hold their update back until their committed time "
+                                  "(default: they send when done, and heads report the time they observe)"),
     alpha: float = typer.Option(0.03, help="Per-FedAvg personalisation step"),
     beta: float = typer.Option(0.1, help="Per-FedAvg meta step"),
     batch: int = typer.Option(32, min=1, help="minibatch size of each Per-FedAvg batch"),
@@ -104,7 +106,8 @@ def simulate(
 
     learn = PerFedAvgConfig(alpha=alpha, beta=beta, batch=batch)
     jobs: list[tuple[str, str, int, RunConfig]] = []  # (tag, scheme, seed, cfg)
-    base = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rates[0], lazy_iters=lazy_iters, learn=learn)
+    base = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rates[0], lazy_iters=lazy_iters, learn=learn,
+                     disguise=disguise)
     for seed in seed_list:
         for k in keys:
             jobs.append(("main", k, seed, base))
@@ -115,7 +118,7 @@ def simulate(
                     if chain and rate == rates[0] and "gfml" in keys and seed in seed_list:
                         continue  # already a main run
                     cfg = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rate,
-                                    lazy_iters=lazy_iters, blockchain=chain, learn=learn)
+                                    lazy_iters=lazy_iters, blockchain=chain, learn=learn, disguise=disguise)
                     jobs.append(("misbehaviour", "gfml", seed, cfg))
     for tag, values, field in (("users", _ints(users_sweep), "n_learners"), ("coalitions", _ints(coalitions_sweep), "n_coalitions")):
         for v in values:
@@ -181,6 +184,7 @@ def simulate(
         "users_sweep": _ints(users_sweep),
         "coalitions_sweep": _ints(coalitions_sweep),
         "lazy_iters": lazy_iters,
+        "disguise": disguise,
         "per_fedavg": {"alpha": alpha, "beta": beta, "delta": learn.delta, "batch": batch, "personal_steps": learn.personal_steps},
         "mode": "offline" if offline else "on-chain",
         "chain": chain_info,

@@ -8,10 +8,12 @@ package; the on-chain coordinator (later) will submit the same inputs as
 transactions and read the plan / settlement back from committed state. The
 driver only trains, measures, reports and keeps the books.
 
-Misbehaving learners commit to tau iterations but run ``lazy_iters``; they
-claim the committed completion time (the state machine will check claims
-against the device profile later). Offline, the only thing that exposes
-them is the head's leave-one-out measurement. With ``blockchain=False``
+Misbehaving learners commit to tau iterations but run ``lazy_iters``. By
+default their update reaches the head when it is done, so the head reports the
+completion time it *observed* — shorter than the committed frequency allows for
+tau iterations, which the state machine (and ``settle_round`` offline) flags as a
+misreport. With ``disguise=True`` a misbehaver holds its update back until its
+committed time, and only the head's leave-one-out measurement can expose it. With ``blockchain=False``
 (seed 000's "without blockchain" reputation store) learners self-report
 their contribution and misbehavers claim the best loss reduction and the
 best time of their coalition.
@@ -84,6 +86,7 @@ class RunConfig:
     misbehave_rate: float = 0.0
     lazy_iters: int = 2  # iterations a misbehaving learner really runs (of tau)
     blockchain: bool = True
+    disguise: bool = False  # misbehavers wait until their committed time before sending
     learn: PerFedAvgConfig = field(default_factory=PerFedAvgConfig)
     eval_every: int = 1
 
@@ -135,15 +138,22 @@ def make_reports(
     measured: Mapping[str, tuple[float, float]],
     misbehaving: set[str],
     blockchain: bool,
+    observed_times: Mapping[str, float] | None = None,
 ) -> dict[str, MemberReport]:
-    """Per-member reports; without blockchain misbehavers claim their coalition's best."""
+    """Per-member reports; without blockchain misbehavers claim their coalition's best.
+
+    ``observed_times``: when the head saw each member's update (misbehavers that do not
+    disguise themselves finish early); absent members use the committed time.
+    """
     out: dict[str, MemberReport] = {}
     for cp in plan.coalitions.values():
         best_loss = max((measured[m][0] for m in cp.members), default=0.0)
         best_time = min((cp.times[m] for m in cp.members), default=0.0)
         for m in cp.members:
             loss, gnorm = measured[m]
-            t = cp.times[m]  # honest: the cost model's time; misbehaver: the committed time it claims
+            t = cp.times[m]  # honest: the cost model's time; disguised misbehaver: the committed time
+            if observed_times is not None and m in observed_times:
+                t = observed_times[m]
             if not blockchain and m in misbehaving:
                 loss, t = best_loss, best_time
             out[m] = MemberReport(loss_reduction=loss, grad_norm=gnorm, completion_time=t)
@@ -168,6 +178,7 @@ def run(
     active_idx = [int(j) for j in np.flatnonzero(pop.active)]
     passive_idx = [int(j) for j in np.flatnonzero(~pop.active)]
     profit = {a: 0.0 for a in pop.addresses}
+    paid = {a: 0.0 for a in pop.addresses}
     history: list[dict] = []
     for r in range(1, cfg.rounds + 1):
         emb = trainer.embeddings()
@@ -181,7 +192,16 @@ def run(
             for res in results.values()
             for j in res.loss_reduction
         }
-        reports = make_reports(plan, measured, bad, cfg.blockchain)
+        observed = None
+        if not cfg.disguise:
+            observed = {}
+            for cp in plan.coalitions.values():
+                for m in cp.members:
+                    if m in bad:
+                        j = index[m]
+                        q_cyc = cycles_per_round(float(pop.train_size[j]), params) * iters[j] / params.tau
+                        observed[m] = completion_time(q_cyc, cp.frequencies[m], pop.devices[j].rate, params)
+        reports = make_reports(plan, measured, bad, cfg.blockchain, observed)
         settle = coordinator.settle_round(plan, reports, r)
 
         # books: payout minus the energy really spent (misbehavers save energy)
@@ -194,6 +214,7 @@ def run(
                 e = energy_cost(cp.frequencies[m], q_cyc, d.kappa, params)
                 energy_round += e
                 profit[m] += settle.payouts.get(m, 0.0) - e
+                paid[m] += settle.payouts.get(m, 0.0)
                 actual_t.append(completion_time(q_cyc, cp.frequencies[m], d.rate, params))
         # passive learners download the meta-model of the most similar head
         heads = [h for h, cp in plan.coalitions.items() if cp.members]
@@ -223,6 +244,8 @@ def run(
                 "mean_q_misbehaving": _mean([settle.q[m] for m in settle.q if m in bad]),
                 "mean_q_honest": _mean([settle.q[m] for m in settle.q if m not in bad]),
                 "mean_reputation_misbehaving": _mean([settle.global_reputation.get(m, np.nan) for m in bad]),
+                "mean_reputation_honest": _mean([settle.global_reputation.get(pop.addresses[j], np.nan)
+                                                 for j in active_idx if pop.addresses[j] not in bad]),
             }
         )
         if on_round is not None:
@@ -237,6 +260,10 @@ def run(
         "profit_per_active_learner": _mean([profit[a] for a in act_addr]),
         "profit_per_misbehaving": _mean([profit[a] for a in bad]),
         "profit_per_honest": _mean([profit[a] for a in act_addr if a not in bad]),
+        "payout_per_misbehaving": _mean([paid[a] for a in bad]),
+        "payout_per_honest": _mean([paid[a] for a in act_addr if a not in bad]),
+        "reputation_misbehaving": last["mean_reputation_misbehaving"],
+        "reputation_honest": last["mean_reputation_honest"],
         "avg_completion_time": _mean([h["avg_completion_time"] for h in history]),
         "avg_msp_utility": _mean([h["msp_utility"] for h in history]),
     }
@@ -250,6 +277,7 @@ def run(
             "misbehave_rate": cfg.misbehave_rate,
             "lazy_iters": cfg.lazy_iters,
             "blockchain": cfg.blockchain,
+            "disguise": cfg.disguise,
             "alpha": cfg.learn.alpha,
             "beta": cfg.learn.beta,
             "delta": cfg.learn.delta,

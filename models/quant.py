@@ -4,9 +4,12 @@ Consensus-critical: no torch, no dgl, no floats. All tensors are int64 in
 Q(frac_bits); products are rescaled with an arithmetic right shift (floor),
 mean aggregation uses floor division, sigmoid/tanh come from the lookup table
 shipped inside the weights file (so the table is covered by the weights'
-sha256). numpy int64 arithmetic is exact and platform independent; value
-bounds (inputs < 2^40, features clipped to 32.0) keep every intermediate far
-below 2^63.
+sha256). The arithmetic runs in numba int64 kernels (models/quant_kernel.py,
+bit-identical to the previous numpy code kept in
+tests/models/models_quant_reference.py); int64 arithmetic is exact and
+platform independent, and the value bounds (inputs < 2^40, features clipped
+to 32.0) keep every intermediate below 2^63 (largest: look-ahead cost * 4096
+< 2^62). Call `warm_up()` at process start to compile/load the kernels.
 """
 from __future__ import annotations
 
@@ -19,10 +22,11 @@ from typing import Mapping
 
 import numpy as np
 
-from models.features import (FRAC_BITS, graph_with_self_loops, pair_features, provider_sequences,
-                             relative_capacity, task_features)
+from models import quant_kernel as qk
+from models.features import (FEAT_CLIP, LOOK_MS, LOOKAHEAD, ONE, TIME_SCALE, WORK_SCALE, provider_sequences,
+                             relative_capacity)
 from models.objective import initial_free, proc_times
-from models.scenario import Scenario
+from models.scenario import DEMAND_MAX, SIM_DEN, SIM_NUM, TIME_WINDOW_MS, Scenario
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "student_q.json"
 FORMAT = "pocnet-student-q"
@@ -82,54 +86,63 @@ def load_quant(path: str | Path | None = None) -> QuantStudent:
 
 
 # ------------------------------------------------------------ integer forward
-def _lin(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, f: int) -> np.ndarray:
-    """(x @ w.T + b) in Q(f): one floor rescale."""
-    acc = x @ w.T
-    if b is not None:
-        acc = acc + (b << f)
-    return acc >> f
+# The arithmetic lives in models/quant_kernel.py (numba, int64); the previous
+# numpy implementation is kept as the test reference in
+# tests/models/models_quant_reference.py and must stay bit-identical.
+@dataclass(frozen=True, eq=False)
+class _Packed:
+    """Contiguous int64 weights in the layout the kernels expect (built once per QuantStudent)."""
+
+    gnn: tuple[tuple[np.ndarray, np.ndarray], ...]
+    dec_task: np.ndarray
+    gru: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    dec_prov: tuple[np.ndarray, np.ndarray]
+    wpair: np.ndarray
+    whid: np.ndarray
+    bhid: np.ndarray
+    wout: np.ndarray
+    bout: int
 
 
-def _sigmoid(q: QuantStudent, x: np.ndarray) -> np.ndarray:
-    xc = np.minimum(np.maximum(x, q.lut_x_min), -q.lut_x_min)
-    return q.lut[(xc - q.lut_x_min) >> q.lut_shift]
+def _c(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.int64)
 
 
-def _tanh(q: QuantStudent, x: np.ndarray) -> np.ndarray:
-    return 2 * _sigmoid(q, 2 * x) - (1 << q.frac_bits)
+@lru_cache(maxsize=8)
+def _packed(q: QuantStudent) -> _Packed:
+    return _Packed(
+        gnn=tuple((_c(q.t(f"gnn.{k}.weight")), _c(q.t(f"gnn.{k}.bias"))) for k in range(int(q.config["gnn_layers"]))),
+        dec_task=_c(q.t("dec_task.weight")),
+        gru=(_c(q.t("gru.weight_ih")), _c(q.t("gru.weight_hh")), _c(q.t("gru.bias_ih")), _c(q.t("gru.bias_hh"))),
+        dec_prov=(_c(q.t("dec_prov.weight")), _c(q.t("dec_prov.bias"))),
+        wpair=_c(q.t("dec_pair.weight")), whid=_c(q.t("dec_hid.weight")), bhid=_c(q.t("dec_hid.bias")),
+        wout=_c(q.t("dec_out.weight")[0]), bout=int(q.t("dec_out.bias")[0]),
+    )
+
+
+_NO_BIAS = np.zeros(0, dtype=np.int64)
 
 
 def encode_tasks_int(q: QuantStudent, scn: Scenario) -> np.ndarray:
-    """GraphConv(norm='right') layers with ReLU, then the decoder's task projection."""
+    """GraphConv(norm='right') layers with ReLU, then the decoder's task projection.
+    Features and graph as features.task_features / features.graph_with_self_loops
+    (computed inside the kernel; tests check they agree)."""
     f = q.frac_bits
-    n = scn.n_tasks
-    src, dst = graph_with_self_loops(scn)
-    adj = np.zeros((n, n), dtype=np.int64)
-    adj[dst, src] = 1
-    deg = adj.sum(axis=1)[:, None]
-    h = task_features(scn)
-    for k in range(int(q.config["gnn_layers"])):
-        xw = (h @ q.t(f"gnn.{k}.weight")) >> f
-        h = np.maximum(0, (adj @ xw) // deg + q.t(f"gnn.{k}.bias"))
-    return _lin(h, q.t("dec_task.weight"), None, f)
+    pk = _packed(q)
+    h, ptr, idx, deg = qk.task_inputs(_c(scn.work), _c(scn.demand), _c(scn.arrival), _c(scn.deadline),
+                                      int(scn.capacity.sum()), ONE, FEAT_CLIP, WORK_SCALE, TIME_SCALE, DEMAND_MAX,
+                                      LOOK_MS, TIME_WINDOW_MS, SIM_NUM, SIM_DEN)
+    for w, b in pk.gnn:
+        h = qk.gnn_layer(h, ptr, idx, deg, w, b, f)
+    return qk.linear(h, pk.dec_task, _NO_BIAS, False, f)
 
 
 def encode_providers_int(q: QuantStudent, scn: Scenario) -> np.ndarray:
     """PyTorch-convention GRU (gates r, z, n) over each provider's series."""
     f = q.frac_bits
-    one = 1 << f
-    seq = provider_sequences(scn)
-    hh = int(q.config["gru_hidden"])
-    h = np.zeros((scn.n_providers, hh), dtype=np.int64)
-    wih, whh, bih, bhh = q.t("gru.weight_ih"), q.t("gru.weight_hh"), q.t("gru.bias_ih"), q.t("gru.bias_hh")
-    for step in range(seq.shape[1]):
-        gi = _lin(seq[:, step, :], wih, bih, f)
-        gh = _lin(h, whh, bhh, f)
-        r = _sigmoid(q, gi[:, :hh] + gh[:, :hh])
-        z = _sigmoid(q, gi[:, hh:2 * hh] + gh[:, hh:2 * hh])
-        nn_ = _tanh(q, gi[:, 2 * hh:] + ((r * gh[:, 2 * hh:]) >> f))
-        h = ((one - z) * nn_ + z * h) >> f
-    return _lin(h, q.t("dec_prov.weight"), q.t("dec_prov.bias"), f)
+    pk = _packed(q)
+    h = qk.gru(provider_sequences(scn), *pk.gru, _c(q.lut), q.lut_x_min, q.lut_shift, f)
+    return qk.linear(h, pk.dec_prov[0], pk.dec_prov[1], True, f)
 
 
 def allocate_int_logits(q: QuantStudent, scn: Scenario) -> tuple[np.ndarray, np.ndarray]:
@@ -137,41 +150,27 @@ def allocate_int_logits(q: QuantStudent, scn: Scenario) -> tuple[np.ndarray, np.
 
     Tasks in scenario order; argmax per task over integer logits, ties to the
     lowest provider index; the chosen provider's queue is advanced before the
-    next task (same queue model as eq. 1)."""
-    f = q.frac_bits
+    next task (same queue model as eq. 1). Pair features as
+    `models.features.pair_features` (computed inside the kernel)."""
     n, m = scn.n_tasks, scn.n_providers
-    alloc = np.zeros(n, dtype=np.int64)
-    logits = np.zeros((n, m), dtype=np.int64)
     if n == 0 or m == 0:
-        return alloc, logits
+        return np.zeros(n, dtype=np.int64), np.zeros((n, m), dtype=np.int64)
+    pk = _packed(q)
     t = encode_tasks_int(q, scn)
     p = encode_providers_int(q, scn)
-    wpair_t = np.ascontiguousarray(q.t("dec_pair.weight").T)      # (N_PAIR, D)
-    whid_t = np.ascontiguousarray(q.t("dec_hid.weight").T)
-    bhid = q.t("dec_hid.bias") << f
-    wout = q.t("dec_out.weight")[0]
-    bout = int(q.t("dec_out.bias")[0]) << f
-    proc = proc_times(scn)
-    free = initial_free(scn).copy()
-    capq = relative_capacity(scn)
-    arrival = scn.arrival.tolist()
-    proc_rows = list(proc)
-    tp = t[:, None, :] + p[None, :, :]                         # (n, m, D)
-    for i in range(n):
-        a = arrival[i]
-        pair = pair_features(free, i, arrival, proc_rows, capq)
-        z = tp[i] + ((pair @ wpair_t) >> f)
-        np.maximum(z, 0, out=z)
-        z = (z @ whid_t + bhid) >> f
-        np.maximum(z, 0, out=z)
-        lg = (z @ wout + bout) >> f
-        k = int(lg.argmax())  # first maximum -> lowest index on ties
-        logits[i] = lg
-        alloc[i] = k
-        free[k] = max(int(free[k]), a) + int(proc[i, k])
-    return alloc, logits
+    return qk.decode(t, p, pk.wpair, pk.whid, pk.bhid, pk.wout, pk.bout, _c(proc_times(scn)),
+                     _c(initial_free(scn)), _c(scn.arrival), _c(relative_capacity(scn)), LOOKAHEAD, ONE,
+                     TIME_SCALE, FEAT_CLIP, q.frac_bits)
 
 
 def allocate_int(q: QuantStudent | None, scn: Scenario) -> np.ndarray:
     """Integer student allocation (provider index per task)."""
     return allocate_int_logits(q or load_quant(), scn)[0]
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's on-disk cache) every kernel and load the
+    shipped weights now, e.g. when a node starts; otherwise the first ranking
+    in a process pays it (see docs/models.md for the measured times)."""
+    from models.scenario import generate_scenario
+    allocate_int(load_quant(), generate_scenario(0, 8, 3))

@@ -67,13 +67,18 @@ def _get(rec: Any, name: str) -> Any:
 def task_sort_key(t: Any) -> tuple:
     """Total order on task records: (arrival, task_id), then the remaining
     fields, so even duplicate ids sort the same way on every peer."""
+    if type(t) is not dict:
+        try:  # fast path for attribute records (PocTask): same key, ~3x cheaper than _get per field
+            return (int(t.arrival), str(t.task_id), int(t.work), int(t.deadline), tuple(map(int, t.demand)))
+        except AttributeError:
+            pass
     return (int(_get(t, "arrival")), str(_get(t, "task_id")), int(_get(t, "work")), int(_get(t, "deadline")),
             tuple(int(x) for x in _get(t, "demand")))
 
 
 def _fit(values: Sequence[int], length: int, newest_last: bool, lo: int = 0,
          hi: int | None = None) -> list[int]:
-    vals = [max(lo, int(v)) if hi is None else min(hi, max(lo, int(v))) for v in values]
+    vals = [max(lo, int(v)) for v in values] if hi is None else [min(hi, max(lo, int(v))) for v in values]
     if newest_last:
         vals = vals[-length:]
         return [0] * (length - len(vals)) + vals

@@ -75,6 +75,10 @@ class Node:
             raise ValueError(f"PoC weights {path} have sha256 {actual}, genesis requires {expected}; "
                              "refusing to start")
         from consensus.poc_selector import PocSelector
+        from models.quant import warm_up
+        t0 = time.monotonic()
+        warm_up()  # compile or load the integer kernels before the first height needs a ranking
+        log.info("PoC student %s ready in %.2f s", actual[:16], time.monotonic() - t0)
         return PocSelector(str(path))
 
     def _make_driver(self) -> ConsensusDriver:
