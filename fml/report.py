@@ -170,6 +170,8 @@ def write_plots(runs: Sequence[dict], out_dir: Path) -> list[Path]:
             ax.legend()
         fig.tight_layout()
         written.append(_save(fig, out_dir / "misbehaviour.png"))
+        if all("payout_per_misbehaving" in r["final"] for r in mis):
+            written.append(_payout_reputation_plot(mis, out_dir))
 
     for tag, key, xlabel, fname in (
         ("users", "n_learners", "number of learners", "accuracy_vs_users.png"),
@@ -187,6 +189,31 @@ def write_plots(runs: Sequence[dict], out_dir: Path) -> list[Path]:
             fig.tight_layout()
             written.append(_save(fig, out_dir / fname))
     return written
+
+
+def _payout_reputation_plot(mis: Sequence[dict], out_dir: Path) -> Path:
+    """Misbehaving vs honest learners' total payout and final reputation, with/without blockchain."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for chain, ls in ((True, "-"), (False, "--")):
+        rs = [r for r in mis if r["config"]["blockchain"] == chain]
+        xs = sorted({r["config"]["misbehave_rate"] for r in rs})
+        if not xs:
+            continue
+        lab = "with blockchain" if chain else "without blockchain"
+        for ax, metric in ((axes[0], "payout"), (axes[1], "reputation")):
+            for who, colour in (("misbehaving", "tab:red"), ("honest", "tab:green")):
+                key = f"{metric}_per_{who}" if metric == "payout" else f"reputation_{who}"
+                ys = [_ms([r["final"][key] for r in rs if r["config"]["misbehave_rate"] == x])[0] for x in xs]
+                ax.plot(xs, ys, ls, marker="o", color=colour, label=f"{who}, {lab}")
+    for ax, t in zip(axes, ("total payout per learner (tokens)", "final global reputation")):
+        ax.set_xlabel("misbehaviour rate")
+        ax.set_title(t)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, out_dir / "misbehaviour_payout_reputation.png")
 
 
 def _save(fig, path: Path) -> Path:
