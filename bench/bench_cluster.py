@@ -65,10 +65,15 @@ def client_main(idx: int, seeds: list[bytes], chain_id: str, urls: list[str], pe
         except httpx.HTTPError:
             ok = False
         if ok:
+            accepted = 0
             for t, res in zip(txs[i:i + batch], r.json()["results"]):
-                if "tx_hash" in res:
-                    sent.append((t.hash, now))
-            i += batch
+                if "tx_hash" not in res:
+                    break  # mempool full (503) or a nonce gap behind it: resend from here
+                sent.append((t.hash, now))
+                accepted += 1
+            i += accepted
+            if accepted < len(chunk):
+                time.sleep(0.05)  # backpressure: the peer's mempool is full
         if rate > 0:
             target = t0 + i / rate
             delay = target - time.time()
@@ -84,7 +89,7 @@ def observer(url: str, stop_at: float, out_path: str) -> None:
     h = http.get(url + "/status").json()["height"] + 1
     from ledger.tx import compute_tx_hash
     while time.time() < stop_at:
-        r = http.get(url + "/blocks", params={"from": h, "limit": 100})
+        r = http.get(url + "/blocks", params={"from": h, "limit": 5})
         blocks = r.json()["blocks"]
         now = time.time()
         for b in blocks:
@@ -175,7 +180,12 @@ def main() -> int:
         committed_in_window = sum(n for _, t, n in blocks if w0 <= t < w1)
         lat = [seen[h] - t for h, t in sent.items() if h in seen and w0 <= t < w1]
         heights = [h for h, t, _ in blocks if w0 <= t < w1]
-        statuses = [httpx.get(u + "/status", timeout=5).json() for u in urls]
+        statuses = []
+        for u in urls:
+            try:
+                statuses.append(httpx.get(u + "/status", timeout=30).json())
+            except httpx.HTTPError:
+                statuses.append({"height": None, "latest_hash": None})
         result = {
             "peers": args.peers, "clients": args.clients, "offered_rate": args.rate or "max",
             "window_s": args.seconds, "submitted_total": len(sent),

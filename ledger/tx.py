@@ -5,6 +5,7 @@ Signing bytes are the canonical JSON of the object without ``signature``;
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,18 @@ from ledger.errors import TxRejected
 from ledger.keys import KeyPair, is_hex, parse_public_key, verify
 
 TX_FIELDS = ("chain_id", "type", "sender", "nonce", "payload", "signature")
+
+# Hashes of txs whose signature this process already verified. The hash covers the
+# signature and the signed bytes, so a hit means the same check would pass again:
+# a tx seen through the API, gossip and a proposal is verified once per peer.
+_VERIFIED: "OrderedDict[str, None]" = OrderedDict()
+_VERIFIED_MAX = 200_000
+
+
+def _remember_verified(tx_hash: str) -> None:
+    _VERIFIED[tx_hash] = None
+    if len(_VERIFIED) > _VERIFIED_MAX:
+        _VERIFIED.popitem(last=False)
 MAX_NONCE = 2**63 - 1
 
 
@@ -95,9 +108,18 @@ def parse_tx(obj: Any, *, chain_id: str | None = None, check_signature: bool = T
         raise TxRejected("signature", "must be 128 lowercase hex characters")
     tx = Tx(obj["chain_id"], obj["type"], obj["sender"], nonce, obj["payload"], obj["signature"],
             compute_tx_hash(obj))
-    if check_signature and not tx.verify_signature():
-        raise TxRejected("signature", "Ed25519 signature does not verify for sender over the signing bytes")
+    if check_signature:
+        verify_tx_signature(tx)
     return tx
+
+
+def verify_tx_signature(tx: Tx) -> None:
+    """Raise TxRejected unless the signature verifies (each distinct tx checked once per process)."""
+    if tx.hash in _VERIFIED:
+        return
+    if not tx.verify_signature():
+        raise TxRejected("signature", "Ed25519 signature does not verify for sender over the signing bytes")
+    _remember_verified(tx.hash)
 
 
 def tx_from_trusted_dict(obj: dict[str, Any]) -> Tx:

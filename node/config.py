@@ -21,7 +21,9 @@ class NodeConfig:
     port: int = 26650
     db_url: str | None = None          # default: sqlite:///<home>/chain.db
     max_block_txs: int = 2000
-    mempool_max_txs: int = 50_000
+    # Backpressure: a few blocks' worth. Past it clients get 503 and retry, instead of the
+    # peer spending its CPU verifying txs it cannot commit soon (which starves consensus).
+    mempool_max_txs: int = 8_000
     max_body_bytes: int = 64 * 1024     # POST /txs
     max_batch_body_bytes: int = 8 * 1024 * 1024  # POST /txs/batch
     block_interval_ms: int = 100        # solo producer: pause between blocks with txs

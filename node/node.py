@@ -15,11 +15,11 @@ from ledger.keys import KeyPair
 from ledger.errors import TxRejected
 from ledger.state_machine import tx_types
 from ledger.storage import Storage
-from ledger.tx import Tx, parse_tx
+from ledger.tx import Tx, parse_tx, verify_tx_signature
 from node.api import ApiError, TxAccepted, install_error_handlers, public_router
 from node.chain import Chain
 from node.config import GENESIS_FILE, NODE_KEY_FILE, NodeConfig
-from node.mempool import Mempool
+from node.mempool import Mempool, MempoolFull
 
 log = logging.getLogger("pocnet.node")
 
@@ -92,7 +92,16 @@ class Node:
 
     # -- tx intake (REST and gossip)
     def submit_tx_obj(self, obj: Any, *, from_peer: bool = False) -> TxAccepted:
-        tx = parse_tx(obj, chain_id=self.genesis.chain_id)
+        if len(self.mempool) >= self.mempool.max_txs:  # shed load before paying for the signature check
+            self.mempool.stats["rejected"] += 1
+            raise MempoolFull(self.mempool.max_txs)
+        tx = parse_tx(obj, chain_id=self.genesis.chain_id, check_signature=False)
+        if from_peer:
+            # cheap staleness check first: gossip often brings txs this peer already committed
+            acct = self.chain.state.get("acct", tx.sender)
+            if acct is not None and tx.nonce < acct["nonce"]:
+                raise TxRejected("nonce", f"nonce {tx.nonce} already used", 409)
+        verify_tx_signature(tx)
         with self.chain.lock:
             if tx.hash in self.mempool:
                 return TxAccepted(tx_hash=tx.hash, duplicate=True)
