@@ -328,13 +328,17 @@ class BftDriver:
         self._promote_future()
         self._after_commit()
 
-    def _after_commit(self) -> None:
+    def _forget_committed_height(self) -> None:
+        """Drop per-height caches once the chain moved past them (commit or sync)."""
         h = self.chain.height
         self.candidates.clear()
         self.signed.clear()
-        if len(self.vote_sigs) > MAX_VOTE_SIGS or True:
-            self.vote_sigs = {k: s for k, s in self.vote_sigs.items() if k[1] > h}
+        self.vote_sigs = {k: s for k, s in self.vote_sigs.items() if k[1] > h}
         self.next_proposals = [w for w in self.next_proposals if w.get("height", 0) > h]
+
+    def _after_commit(self) -> None:
+        h = self.chain.height
+        self._forget_committed_height()
         if not self.waiting_advance:
             self.waiting_advance = True
             asyncio.get_running_loop().create_task(self._advance_when_ready(h + 1))
@@ -396,6 +400,9 @@ class BftDriver:
         if v.height > self.chain.height + 2:
             self._sync_wake.set()
             self.stats["future_votes"] += 1
+            return
+        if len(self.vote_sigs) >= MAX_VOTE_SIGS:  # bounded: a flood of valid-looking votes cannot grow memory
+            self.stats["dropped_vote_cache_full"] += 1
             return
         self.vote_sigs[(v.kind, v.height, v.round, v.block_hash, v.validator)] = sig
         if v.height == self.engine.height:
@@ -512,11 +519,7 @@ class BftDriver:
                 return
 
     def _after_sync(self) -> None:
-        self.candidates.clear()
-        self.signed.clear()
-        h = self.chain.height
-        self.vote_sigs = {k: s for k, s in self.vote_sigs.items() if k[1] > h}
-        self.next_proposals = [w for w in self.next_proposals if w.get("height", 0) > h]
+        self._forget_committed_height()
         self._promote_future()
         if not self.waiting_advance:
             self._advance_engine()
