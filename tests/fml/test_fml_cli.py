@@ -55,3 +55,20 @@ def test_on_chain_cluster_needs_a_key(tmp_path):
 def test_unknown_scheme(tmp_path, toy_data):
     res = CliRunner().invoke(app, ["simulate", "--schemes", "nope", "--out", str(tmp_path)])
     assert res.exit_code != 0
+
+
+@pytest.mark.slow
+def test_parallel_jobs_give_the_same_runs(tmp_path, toy_data):
+    """--jobs N only changes where runs execute: every number in report.json is the same."""
+    args = ["simulate", "--learners", "8", "--coalitions", "2", "--rounds", "2", "--seeds", "0,1",
+            "--schemes", "gfml,fixed-stackelberg"]
+    reports = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"j{jobs}"
+        res = CliRunner().invoke(app, args + ["--jobs", jobs, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        reports.append(json.loads((out / "report.json").read_text()))
+    assert [(r["scheme"], r["seed"]) for r in reports[1]["runs"]] == [
+        ("gfml", 0), ("fixed-stackelberg", 0), ("gfml", 1), ("fixed-stackelberg", 1)]
+    assert reports[0]["runs"] == reports[1]["runs"]
+    assert reports[0]["table"] == reports[1]["table"]
