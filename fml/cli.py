@@ -100,7 +100,8 @@ def simulate(
     learners: int = typer.Option(40, min=2, help="number of learners (MMLs), 90 % active"),
     coalitions: int = typer.Option(4, min=1, help="number of coalitions K"),
     rounds: int = typer.Option(20, min=1, help="training rounds per run"),
-    schemes: str = typer.Option("all", help="comma-separated scheme keys or 'all' (see docs/fml.md)"),
+    schemes: str = typer.Option("all", help="comma-separated scheme keys; 'all' = seed 000's ten (the diagnostic "
+                                "oracle-stackelberg only when named, e.g. all,oracle-stackelberg; see docs/fml.md)"),
     misbehaviour: str = typer.Option("0", help="misbehaviour rates, e.g. 0,0.25,0.5,0.75; the first one is the main table's; "
                                      "when several are given GFML also runs at each with and without blockchain"),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
@@ -141,10 +142,16 @@ def simulate(
     from fml.driver import RunConfig
     from fml.perfedavg import PerFedAvgConfig
     from fml.report import markdown_table, report_markdown, table_rows, write_plots
-    from fml.schemes import SCHEMES
+    from fml.schemes import PAPER_SCHEMES, SCHEMES
 
     torch.set_num_threads(1)
-    keys = list(SCHEMES) if schemes.strip() == "all" else [s.strip() for s in schemes.split(",") if s.strip()]
+    keys: list[str] = []
+    for token in (s.strip() for s in schemes.split(",")):
+        for k in (PAPER_SCHEMES if token == "all" else [token] if token else []):
+            if k not in keys:
+                keys.append(k)
+    if not keys:
+        raise typer.BadParameter("no scheme given", param_hint="--schemes")
     unknown = [k for k in keys if k not in SCHEMES]
     if unknown:
         raise typer.BadParameter(f"unknown scheme(s) {unknown}; choose from {list(SCHEMES)}", param_hint="--schemes")

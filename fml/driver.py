@@ -70,7 +70,11 @@ class Settlement:
 
 
 class Coordinator(Protocol):
-    """Plans and settles rounds; offline with games/, later on-chain."""
+    """Plans and settles rounds; offline with games/ or on chain.
+
+    A coordinator may also define ``bind_population(classes)``: ``run`` then
+    hands it each learner's true classes (only the oracle diagnostic uses them).
+    """
 
     def plan_round(self, learners: Sequence[LearnerProfile], round_no: int, seed: int) -> Plan: ...
 
@@ -173,6 +177,9 @@ def run(
     torch.manual_seed(seed)
     pop = make_population(data, cfg.n_learners, seed=seed, misbehave_rate=cfg.misbehave_rate)
     trainer = Trainer(pop, cfg.learn, seed=seed)
+    bind = getattr(coordinator, "bind_population", None)
+    if bind is not None:
+        bind({pop.addresses[j]: tuple(pop.classes[j]) for j in range(pop.n)})
     index = {a: j for j, a in enumerate(pop.addresses)}
     bad = {pop.addresses[j] for j in np.flatnonzero(pop.misbehaving)}
     active_idx = [int(j) for j in np.flatnonzero(pop.active)]

@@ -53,6 +53,7 @@ METRICS: tuple[tuple[str, Callable[[dict], float], bool], ...] = (
     ("msp", lambda r: r["final"]["avg_msp_utility"], True),
     ("acc", lambda r: r["final"]["acc"], True),
     ("acc_late", late_accuracy, True),
+    ("loss", lambda r: r["final"]["loss"], False),
     ("global_acc", lambda r: r["final"]["global_acc"], True),
 )
 
@@ -144,14 +145,14 @@ def paired_markdown(rows: Sequence[dict], reference: str = "gfml") -> str:
     head = (
         f"{SCHEMES[reference].label if reference in SCHEMES else reference} minus each baseline, paired by seed: "
         "mean difference ± 95 % confidence half-width (in brackets: on how many seeds "
-        f"{reference} was better; lower time is better).\n\n"
+        f"{reference} was better; lower loss and time are better).\n\n"
         "| Baseline | seeds | Final personalised accuracy | Accuracy, last "
-        f"{TAIL_ROUNDS} rounds | Avg completion time (s) | Avg round latency (s) |\n"
-        "|---|---|---|---|---|---|\n"
+        f"{TAIL_ROUNDS} rounds | Final personalised loss | Avg completion time (s) | Avg round latency (s) |\n"
+        "|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {r['label']} | {r['seeds']} | {cell(r['acc'], 100, ' pt', 2)} | {cell(r['acc_late'], 100, ' pt', 2)} | "
-        f"{cell(r['time'], 1, '', 2)} | {cell(r['latency'], 1, '', 2)} |"
+        f"{cell(r['loss'], 1, '', 3)} | {cell(r['time'], 1, '', 2)} | {cell(r['latency'], 1, '', 2)} |"
         for r in rows
     ]
     return head + "\n".join(lines) + "\n"
@@ -166,7 +167,7 @@ def report_markdown(runs: Sequence[dict], meta: dict) -> str:
     return md + ("\n" + paired if paired else "")
 
 
-_COLOURS = {"game": "tab:blue", "random": "tab:red", "single": "tab:grey", "fixed": "tab:green"}
+_COLOURS = {"game": "tab:blue", "random": "tab:red", "single": "tab:grey", "fixed": "tab:green", "oracle": "black"}
 
 
 def _style(key: str) -> dict:

@@ -5,7 +5,7 @@ A scheme is four choices:
 
 | axis        | values |
 |-------------|--------|
-| coalitions  | ``game`` (switch rule from last round's partition), ``random`` (re-dealt every round), ``fixed`` (formed once by embedding similarity), ``single`` (best effort: everyone in one coalition) |
+| coalitions  | ``game`` (switch rule from last round's partition), ``random`` (re-dealt every round), ``fixed`` (formed once by embedding similarity), ``single`` (best effort: everyone in one coalition), ``oracle`` (diagnostic, not in seed 000: formed once from the learners' true classes) |
 | heads       | ``reputation`` (highest R^g/T, games.coalition.select_heads), ``lowest_T`` (strictest deadline), ``random`` |
 | incentives  | ``stackelberg`` (leader C_k*, games.stackelberg.solve_coalition) or ``fixed`` (C_k = C_max = 15) |
 | frequencies | ``optimised`` (follower best response) or ``random`` (uniform in [f_min, f_max]; members missing the deadline are dropped) |
@@ -67,8 +67,43 @@ SCHEMES: dict[str, Scheme] = {
         Scheme("best-effort-random-head", "Best effort + random head", "single", "random", "fixed", "random"),
         Scheme("fixed-stackelberg", "Fixed coalition formation + Stackelberg game", "fixed", "lowest_T", "stackelberg", "optimised"),
         Scheme("fixed-opt-freq", "Fixed coalition formation + optimized frequencies", "fixed", "lowest_T", "fixed", "optimised"),
+        # Diagnostic, not a seed 000 baseline: the best clustering any formation rule could
+        # find (by the learners' true classes), to measure how much clustering can matter.
+        Scheme("oracle-stackelberg", "Oracle coalitions (true classes) + Stackelberg game", "oracle", "lowest_T",
+               "stackelberg", "optimised"),
     )
 }
+PAPER_SCHEMES: tuple[str, ...] = tuple(k for k, v in SCHEMES.items() if v.coalitions != "oracle")  # what "all" runs
+
+
+def class_clusters(classes: Mapping[str, Sequence[int]], k: int, iterations: int = 50) -> list[list[str]]:
+    """``k`` groups of learners with overlapping classes: k-means on multi-hot class vectors.
+
+    Deterministic (no seed needed): addresses in sorted order, farthest-point
+    initialisation from the first learner, Lloyd iterations until nothing moves.
+    Ground truth a real formation rule never sees; used by the oracle diagnostic.
+    """
+    addrs = sorted(classes)
+    if not addrs:
+        return []
+    n_cls = 1 + max((c for a in addrs for c in classes[a]), default=0)
+    x = np.zeros((len(addrs), n_cls))
+    for i, a in enumerate(addrs):
+        x[i, list(classes[a])] = 1.0
+    k = max(1, min(k, len(addrs)))
+    centres = [x[0]]
+    while len(centres) < k:
+        dist = np.min([((x - c) ** 2).sum(axis=1) for c in centres], axis=0)
+        centres.append(x[int(np.argmax(dist))])
+    cent = np.array(centres)
+    label = np.full(len(addrs), -1)
+    for _ in range(iterations):
+        new = np.argmin(((x[:, None, :] - cent[None]) ** 2).sum(axis=2), axis=1)
+        if np.array_equal(new, label):
+            break
+        label = new
+        cent = np.array([x[label == c].mean(axis=0) if np.any(label == c) else cent[c] for c in range(k)])
+    return [g for g in ([addrs[i] for i in np.flatnonzero(label == c)] for c in range(k)) if g]
 
 
 def _by_deadline(profiles: Mapping[str, LearnerProfile]):
@@ -87,6 +122,11 @@ class OfflineCoordinator:
         self.prev_partition: dict[str, tuple[str, ...]] | None = None
         self.prev_incentives: dict[str, float] = {}
         self.fixed_partition: dict[str, tuple[str, ...]] | None = None
+        self.true_classes: dict[str, tuple[int, ...]] | None = None
+
+    def bind_population(self, classes: Mapping[str, Sequence[int]]) -> None:
+        """The learners' true classes (learner -> classes); only the oracle diagnostic uses them."""
+        self.true_classes = {a: tuple(int(c) for c in cs) for a, cs in classes.items()}
 
     # ------------------------------------------------------------------ heads & partitions
     def _pick_heads(self, groups: Sequence[Sequence[str]], prof: Mapping[str, LearnerProfile], rng: random.Random) -> list[str]:
@@ -120,6 +160,15 @@ class OfflineCoordinator:
             heads = self._pick_heads(groups, prof, rng)
             part = {h: tuple(sorted(set(g) | {h})) for h, g in zip(heads, groups)}
             return _dedupe(part), ()
+        if s.coalitions == "oracle":
+            if self.fixed_partition is None:
+                if self.true_classes is None:
+                    raise ValueError(f"scheme {s.key}: needs the learners' true classes (bind_population)")
+                groups = class_clusters({a: self.true_classes[a] for a in addrs}, self.k)
+                heads = self._pick_heads(groups, prof, rng)
+                self.fixed_partition = _dedupe({h: tuple(sorted(set(g) | {h})) for h, g in zip(heads, groups)})
+            part = {h: tuple(m for m in ms if m in prof) for h, ms in self.fixed_partition.items() if h in prof}
+            return part, ()
         if s.coalitions == "fixed":
             if self.fixed_partition is None:
                 eligible = sorted((a for a in addrs if self_feasible(prof[a], p)), key=_by_deadline(prof))

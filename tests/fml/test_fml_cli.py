@@ -72,3 +72,9 @@ def test_parallel_jobs_give_the_same_runs(tmp_path, toy_data):
         ("gfml", 0), ("fixed-stackelberg", 0), ("gfml", 1), ("fixed-stackelberg", 1)]
     assert reports[0]["runs"] == reports[1]["runs"]
     assert reports[0]["table"] == reports[1]["table"]
+
+
+def test_empty_scheme_list(tmp_path, toy_data):
+    res = CliRunner().invoke(app, ["simulate", "--schemes", " , ", "--out", str(tmp_path)], env={"COLUMNS": "250"})
+    assert res.exit_code == 2
+    assert "no scheme given" in res.output

@@ -21,7 +21,7 @@ def fake_run(scheme: str, seed: int, accs: list[float], latency: float, time: fl
         "seed": seed,
         "config": {"blockchain": True, "misbehave_rate": 0.0, "n_learners": 8, "n_coalitions": 2},
         "rounds": rounds,
-        "final": {"acc": accs[-1], "global_acc": accs[-1] / 2, "profit_per_active_learner": profit,
+        "final": {"acc": accs[-1], "loss": 1 - accs[-1], "global_acc": accs[-1] / 2, "profit_per_active_learner": profit,
                   "avg_completion_time": time, "avg_msp_utility": 10.0, "passive_acc": {"1": 0.5}},
     }
 
@@ -51,8 +51,11 @@ def test_paired_differences_by_seed():
     assert row["latency"]["diff"] == pytest.approx(-2.0)
     assert row["latency"]["better_on"] == 3  # lower is better for times
     assert row["time"]["better_on"] == 0
+    assert row["loss"]["diff"] == pytest.approx(-0.01)
+    assert row["loss"]["better_on"] == 2  # lower loss is better
     md = paired_markdown(rows)
     assert "| Fixed coalition formation + Stackelberg game | 3 | +1.00 ± 4.97 pt (2) |" in md
+    assert "| -0.010 ± 0.050 (2) | +1.00 ± 0.00 (0) | -2.00 ± 2.48 (3) |" in md
     # the unpaired table still uses every run
     fixed = next(r for r in table_rows(runs) if r["scheme"] == "fixed-stackelberg")
     assert fixed["seeds"] == 4

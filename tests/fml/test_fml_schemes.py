@@ -2,7 +2,7 @@
 import pytest
 
 from fml.driver import CoalitionPlan, Plan, make_reports
-from fml.schemes import SCHEMES, OfflineCoordinator
+from fml.schemes import PAPER_SCHEMES, SCHEMES, OfflineCoordinator, class_clusters
 from games.params import GameParams
 from games.round import MemberReport
 from games.scenario import synthetic_learners
@@ -22,6 +22,7 @@ def _reports(plan, loss=lambda a: 0.1):
 def test_every_scheme_plans_and_settles(key):
     coord = OfflineCoordinator(key, P)
     ls = _learners()
+    coord.bind_population({p.address: (i % 10, (i * 3 + 1) % 10) for i, p in enumerate(ls)})
     active = {p.address for p in ls if p.active}
     for r in (1, 2):
         plan = coord.plan_round(ls, r, seed=100 + r)
@@ -98,3 +99,41 @@ def test_reports_without_blockchain_misbehaver_claims_best():
     rep = make_reports(_plan(), {"a": (0.0, 1.0), "b": (0.3, 1.0), "h": (0.1, 1.0)}, {"a"}, blockchain=False)
     assert rep["a"].loss_reduction == 0.3 and rep["a"].completion_time == 4.0
     assert rep["b"].loss_reduction == 0.3 and rep["h"].loss_reduction == 0.1
+
+
+def test_all_means_the_ten_paper_schemes():
+    assert len(PAPER_SCHEMES) == 10 and "oracle-stackelberg" not in PAPER_SCHEMES
+
+
+def test_class_clusters_recover_disjoint_class_groups():
+    # three tasks: classes {0,1}, {2,3}, {4,5}; learners hold two classes of one task
+    classes = {f"l{i:02d}": [(i % 3) * 2, (i % 3) * 2 + 1] for i in range(12)}
+    groups = class_clusters(classes, 3)
+    assert sorted(sorted(g) for g in groups) == sorted(
+        sorted(a for a in classes if int(a[1:]) % 3 == t) for t in range(3))
+    assert class_clusters(classes, 3) == groups  # deterministic
+    assert sum(len(g) for g in class_clusters(classes, 5)) == 12  # every learner placed, no empty group
+    assert class_clusters({}, 3) == []
+
+
+def test_oracle_partition_follows_true_classes_and_stays():
+    ls = _learners(4)
+    active = [p for p in ls if p.active]
+    classes = {p.address: ([0, 1] if i % 3 == 0 else [2, 3] if i % 3 == 1 else [4, 5]) for i, p in enumerate(ls)}
+    coord = OfflineCoordinator("oracle-stackelberg", P)
+    coord.bind_population(classes)
+    plans = []
+    for r in (1, 2):
+        plan = coord.plan_round(ls, r, seed=r)
+        coord.settle_round(plan, _reports(plan), r)
+        plans.append(plan)
+    assert sorted(plans[0].coalitions) == sorted(plans[1].coalitions)
+    for cp in plans[0].coalitions.values():
+        assert len({tuple(classes[a]) for a in cp.members}) == 1  # one task per coalition
+    assert {a for cp in plans[0].coalitions.values() for a in cp.members} <= {p.address for p in active}
+
+
+def test_oracle_without_classes_is_a_clear_error():
+    coord = OfflineCoordinator("oracle-stackelberg", P)
+    with pytest.raises(ValueError, match="true classes"):
+        coord.plan_round(_learners(), 1, seed=1)
