@@ -65,6 +65,10 @@ def _by_scheme(runs: Iterable[dict]) -> dict[str, list[dict]]:
     return by
 
 
+def _label(key: str) -> str:
+    return SCHEMES[key].label if key in SCHEMES else key
+
+
 def _ordered(keys: Iterable[str]) -> list[str]:
     keys = list(keys)
     return [k for k in SCHEMES if k in keys] + [k for k in keys if k not in SCHEMES]
@@ -76,7 +80,7 @@ def table_rows(runs: Iterable[dict]) -> list[dict]:
     rows = []
     for key in _ordered(by):
         rs = by[key]
-        row = {"scheme": key, "label": SCHEMES[key].label if key in SCHEMES else key, "seeds": len(rs)}
+        row = {"scheme": key, "label": _label(key), "seeds": len(rs)}
         for name, get, _ in METRICS:
             row[name], row[name + "_std"] = _ms([get(r) for r in rs])
         rows.append(row)
@@ -103,7 +107,7 @@ def paired_rows(runs: Iterable[dict], reference: str = "gfml") -> list[dict]:
         seeds = sorted(set(ref) & set(other))
         if not seeds:
             continue
-        row: dict = {"scheme": key, "label": SCHEMES[key].label if key in SCHEMES else key, "seeds": len(seeds)}
+        row: dict = {"scheme": key, "label": _label(key), "seeds": len(seeds)}
         for name, get, higher_better in METRICS:
             d = np.array([get(ref[s]) - get(other[s]) for s in seeds], dtype=float)
             half = float("nan")
@@ -143,7 +147,7 @@ def paired_markdown(rows: Sequence[dict], reference: str = "gfml") -> str:
         return f"{scale * v['diff']:+.{digits}f}{ci}{unit} ({v['better_on']})"
 
     head = (
-        f"{SCHEMES[reference].label if reference in SCHEMES else reference} minus each baseline, paired by seed: "
+        f"{_label(reference)} minus each baseline, paired by seed: "
         "mean difference ± 95 % confidence half-width (in brackets: on how many seeds "
         f"{reference} was better; lower loss and time are better).\n\n"
         "| Baseline | seeds | Final personalised accuracy | Accuracy, last "
