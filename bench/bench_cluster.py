@@ -34,9 +34,9 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.keys import KeyPair  # noqa: E402
-from ledger.tx import sign_tx  # noqa: E402
-from node.setup_home import DEFAULT_CONSENSUS, init_cluster_home  # noqa: E402
+from pocnet.ledger.keys import KeyPair  # noqa: E402
+from pocnet.ledger.tx import sign_tx  # noqa: E402
+from pocnet.node.setup_home import DEFAULT_CONSENSUS, init_cluster_home  # noqa: E402
 
 
 def client_main(idx: int, seeds: list[bytes], chain_id: str, urls: list[str], per_sender: int,
@@ -87,7 +87,7 @@ def observer(url: str, stop_at: float, out_path: str) -> None:
     seen: dict[str, float] = {}
     per_block: list[tuple[int, float, int]] = []
     h = http.get(url + "/status").json()["height"] + 1
-    from ledger.tx import compute_tx_hash
+    from pocnet.ledger.tx import compute_tx_hash
     while time.time() < stop_at:
         r = http.get(url + "/blocks", params={"from": h, "limit": 5})
         blocks = r.json()["blocks"]
@@ -134,7 +134,7 @@ def main() -> int:
     procs = []
     for i in range(args.peers):
         log = open(work / f"peer{i}" / "stdout.log", "ab")
-        procs.append(subprocess.Popen([sys.executable, "-m", "node", "node", "--home", str(work / f"peer{i}"),
+        procs.append(subprocess.Popen([sys.executable, "-m", "pocnet.node", "node", "--home", str(work / f"peer{i}"),
                                        "--log-level", os.environ.get("BENCH_LOG_LEVEL", "WARNING")], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                       env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True))
     try:

@@ -35,7 +35,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from games.coalition import (  # noqa: E402
+from pocnet.games.coalition import (  # noqa: E402
     _initial_assignment,
     _result,
     prepare_formation,
@@ -44,10 +44,10 @@ from games.coalition import (  # noqa: E402
     select_heads,
     stability_violations,
 )
-from games.params import GameParams  # noqa: E402
-from games.round import MemberReport, formation_inputs, plan_round, settle_round  # noqa: E402
-from games.scenario import synthetic_learners  # noqa: E402
-from games.switch_kernel import warm_up  # noqa: E402
+from pocnet.games.params import GameParams  # noqa: E402
+from pocnet.games.round import MemberReport, formation_inputs, plan_round, settle_round  # noqa: E402
+from pocnet.games.scenario import synthetic_learners  # noqa: E402
+from pocnet.games.switch_kernel import warm_up  # noqa: E402
 
 
 def one_run(n: int, k: int, scenario: str, seed: int, epsilon: float = GameParams.epsilon) -> dict:

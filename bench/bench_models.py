@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _poc_inputs(seed: int, n: int, m: int):
-    from models.poc import PocProvider, PocTask
-    from models.scenario import generate_scenario
+    from pocnet.models.poc import PocProvider, PocTask
+    from pocnet.models.scenario import generate_scenario
     s = generate_scenario(seed, n, m)
     tasks = [PocTask(s.task_ids[i], int(s.work[i]), tuple(int(x) for x in s.demand[i]), int(s.arrival[i]),
                      int(s.deadline[i])) for i in range(s.n_tasks)]
@@ -43,8 +43,8 @@ def _pct(xs: list[float], p: float) -> float:
 
 
 def bench_ranking(reps: int) -> dict:
-    from models.poc import compute_ranking
-    from models.quant import warm_up
+    from pocnet.models.poc import compute_ranking
+    from pocnet.models.quant import warm_up
     warm_up()
     times, cpu = [], []
     inputs = [_poc_inputs(900_000 + k, 64, 8) for k in range(10)]
@@ -62,7 +62,7 @@ def bench_ranking(reps: int) -> dict:
 _FIRST_CALL = """
 import time
 t0 = time.perf_counter()
-import models.quant as mq
+import pocnet.models.quant as mq
 t1 = time.perf_counter()
 mq.warm_up()
 t2 = time.perf_counter()
@@ -87,10 +87,10 @@ def bench_first_call() -> dict:
 def bench_speed(n_scen: int) -> dict:
     import torch
     torch.set_num_threads(1)
-    from models.net import allocate_float, load_net
-    from models.quant import allocate_int, load_quant, warm_up
-    from models.scenario import generate_scenario
-    from models.solvers import ga_solve
+    from pocnet.models.net import allocate_float, load_net
+    from pocnet.models.quant import allocate_int, load_quant, warm_up
+    from pocnet.models.scenario import generate_scenario
+    from pocnet.models.solvers import ga_solve
     warm_up()
     q = load_quant()
     student = load_net(str(Path(__file__).resolve().parents[1] / "models" / "weights" / "student.pt"))

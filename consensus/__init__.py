@@ -4,8 +4,8 @@ The engine knows nothing about HTTP, storage, ledger types, clocks or signatures
 see docs/consensus.md for how the node wires it.
 """
 
-from consensus.engine import Engine, certificate_ok, fault_tolerance, quorum_size
-from consensus.messages import (
+from pocnet.consensus.engine import Engine, certificate_ok, fault_tolerance, quorum_size
+from pocnet.consensus.messages import (
     Action,
     BroadcastProposal,
     BroadcastVote,
@@ -19,7 +19,7 @@ from consensus.messages import (
     TimeoutConfig,
     Vote,
 )
-from consensus.proposer import HashOrderSelector, ProposerSelector, SelectionContext, proposer_for
+from pocnet.consensus.proposer import HashOrderSelector, ProposerSelector, SelectionContext, proposer_for
 
 __all__ = [
     "Action",

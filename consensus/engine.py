@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from consensus.messages import (
+from pocnet.consensus.messages import (
     PRECOMMIT,
     PREVOTE,
     PROPOSE,

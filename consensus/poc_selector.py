@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from consensus.proposer import SelectionContext, hash_order_key
-from ledger.encoding import hash_object
+from pocnet.consensus.proposer import SelectionContext, hash_order_key
+from pocnet.ledger.encoding import hash_object
 
 log = logging.getLogger("pocnet.poc")
 
@@ -70,7 +70,7 @@ def weighted_order(ids: Sequence[str], weights: Sequence[int], prev_hash: str) -
 
 def poc_inputs(state: Any, height: int) -> tuple[list, list, list[str]]:
     """(tasks, providers with capacity, idle validator ids) from committed state."""
-    from models.poc import PocProvider, PocTask
+    from pocnet.models.poc import PocProvider, PocTask
     queued = [t for _, t in state.items("task")
               if t["status"] == "queued" and t["arrival_height"] <= height - TASK_MIN_AGE]
     queued.sort(key=lambda t: t["seq"])
@@ -102,7 +102,7 @@ class PocSelector:
     """ProposerSelector backed by the PoC student; also gives the chain its allocation."""
 
     def __init__(self, weights_path: str | None = None) -> None:
-        from models.quant import load_quant
+        from pocnet.models.quant import load_quant
         self.weights = load_quant(weights_path)
         self._cache: dict[tuple[int, str], PocOutcome] = {}
 
@@ -111,7 +111,7 @@ class PocSelector:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        from models.poc import compute_ranking
+        from pocnet.models.poc import compute_ranking
         tasks, providers, idle = poc_inputs(state, height)
         res = None
         if providers:

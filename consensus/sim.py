@@ -14,7 +14,7 @@ dropped or take a long path; partitions drop cross-group traffic while active;
 otherwise every message takes a uniform delay in `delay_ms`, so delivery order is
 random; duplicates are optional.
 
-Run a seed sweep: `python -m consensus.sim --seeds 200` (see docs/consensus.md).
+Run a seed sweep: `python -m pocnet.consensus.sim --seeds 200` (see docs/consensus.md).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from consensus.engine import Engine
-from consensus.messages import (
+from pocnet.consensus.engine import Engine
+from pocnet.consensus.messages import (
     PRECOMMIT,
     PREVOTE,
     Action,
@@ -42,7 +42,7 @@ from consensus.messages import (
     TimeoutConfig,
     Vote,
 )
-from consensus.proposer import HashOrderSelector, SelectionContext, proposer_for
+from pocnet.consensus.proposer import HashOrderSelector, SelectionContext, proposer_for
 
 HONEST = "honest"
 SILENT = "silent"  # crashed / mute from the start

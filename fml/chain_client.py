@@ -26,14 +26,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from games.profile import LearnerProfile
-from games.quantize import quantize
-from games.round import MemberReport, RoundPlan
-from ledger.keys import KeyPair
-from ledger.tx import Tx, sign_tx
-from games.params import GameParams
-from ledger.txtypes.fml_codec import KAPPA_EXP, SCALE, TOKEN_SCALE, params_to_state
-from node.client import PeerClient
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.quantize import quantize
+from pocnet.games.round import MemberReport, RoundPlan
+from pocnet.ledger.keys import KeyPair
+from pocnet.ledger.tx import Tx, sign_tx
+from pocnet.games.params import GameParams
+from pocnet.ledger.txtypes.fml_codec import KAPPA_EXP, SCALE, TOKEN_SCALE, params_to_state
+from pocnet.node.client import PeerClient
 
 MAX_REPORTS_PER_TX = 256
 

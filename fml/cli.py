@@ -44,9 +44,9 @@ def _is_on_chain(offline: bool, key: str, cfg) -> bool:
 
 
 def _offline_run(data, tag: str, key: str, seed: int, cfg, on_round=None) -> dict:
-    from fml.driver import run
-    from fml.schemes import OfflineCoordinator
-    from games.params import GameParams
+    from pocnet.fml.driver import run
+    from pocnet.fml.schemes import OfflineCoordinator
+    from pocnet.games.params import GameParams
 
     params = GameParams(n_learners=cfg.n_learners, n_coalitions=cfg.n_coalitions)
     coord = OfflineCoordinator(key, params, trust_reports=not cfg.blockchain)
@@ -57,9 +57,9 @@ def _offline_run(data, tag: str, key: str, seed: int, cfg, on_round=None) -> dic
 
 
 def _on_chain_job(urls, msp, n_job: int, data, tag: str, key: str, seed: int, cfg, on_round) -> dict:
-    from fml.driver import run
-    from fml.onchain import OnChainCoordinator
-    from games.params import GameParams
+    from pocnet.fml.driver import run
+    from pocnet.fml.onchain import OnChainCoordinator
+    from pocnet.games.params import GameParams
 
     params = GameParams(n_learners=cfg.n_learners, n_coalitions=cfg.n_coalitions)
     coord = OnChainCoordinator(urls, msp, params, key_seed=n_job)
@@ -138,11 +138,11 @@ def simulate(
     import torch
     from tqdm import tqdm
 
-    from fml.data import DataMissingError, load_dataset
-    from fml.driver import RunConfig
-    from fml.perfedavg import PerFedAvgConfig
-    from fml.report import markdown_table, report_markdown, table_rows, write_plots
-    from fml.schemes import PAPER_SCHEMES, SCHEMES
+    from pocnet.fml.data import DataMissingError, load_dataset
+    from pocnet.fml.driver import RunConfig
+    from pocnet.fml.perfedavg import PerFedAvgConfig
+    from pocnet.fml.report import markdown_table, report_markdown, table_rows, write_plots
+    from pocnet.fml.schemes import PAPER_SCHEMES, SCHEMES
 
     torch.set_num_threads(1)
     keys: list[str] = []
@@ -198,11 +198,11 @@ def simulate(
     with contextlib.ExitStack() as stack:
         urls, msp = [], None
         if not offline:
-            from ledger.keys import KeyPair
+            from pocnet.ledger.keys import KeyPair
             if cluster:
                 urls, msp = [u.strip() for u in cluster.split(",") if u.strip()], KeyPair.load(msp_key)
             else:
-                from node.cluster import LocalCluster
+                from pocnet.node.cluster import LocalCluster
                 typer.echo(f"starting a local 4-peer cluster in {out / 'chain'} (ports {base_port}-{base_port + 3})", err=True)
                 lc = stack.enter_context(LocalCluster(out / "chain", 4, base_port, chain_id="fml-sim"))
                 urls, msp = lc.urls, lc.faucet
@@ -279,7 +279,7 @@ def replot(
     Merging keeps every run; the same (tag, scheme, seed, config) appearing twice is
     an error, so a merged table never counts a run twice.
     """
-    from fml.report import markdown_table, report_markdown, table_rows, write_plots
+    from pocnet.fml.report import markdown_table, report_markdown, table_rows, write_plots
 
     runs: list[dict] = []
     metas: list[dict] = []

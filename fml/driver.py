@@ -26,15 +26,15 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 import numpy as np
 import torch
 
-from fml.data import Dataset
-from fml.learners import Population, make_population
-from fml.perfedavg import PerFedAvgConfig
-from fml.training import Trainer
-from games.cost import completion_time, cycles_per_round, energy_cost
-from games.params import GameParams
-from games.profile import LearnerProfile
-from games.round import MemberReport  # what a head reports per member: loss_reduction, grad_norm, completion_time
-from games.reputation import cosine_matrix
+from pocnet.fml.data import Dataset
+from pocnet.fml.learners import Population, make_population
+from pocnet.fml.perfedavg import PerFedAvgConfig
+from pocnet.fml.training import Trainer
+from pocnet.games.cost import completion_time, cycles_per_round, energy_cost
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.round import MemberReport  # what a head reports per member: loss_reduction, grad_norm, completion_time
+from pocnet.games.reputation import cosine_matrix
 
 
 # ---------------------------------------------------------------------- plan types

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from fml.data import Dataset
+from pocnet.fml.data import Dataset
 
 
 def shard_split(

@@ -23,14 +23,14 @@ import random
 from dataclasses import replace
 from typing import Mapping, Sequence
 
-from fml.chain_client import (FmlChainClient, join_payload, open_round_payload, register_payload,
+from pocnet.fml.chain_client import (FmlChainClient, join_payload, open_round_payload, register_payload,
                               report_payloads, round_payload)
-from fml.driver import CoalitionPlan, Plan, Settlement
-from fml.schemes import plan_from_round_plan
-from games.params import GameParams
-from games.profile import LearnerProfile
-from games.round import MemberReport
-from ledger.keys import KeyPair
+from pocnet.fml.driver import CoalitionPlan, Plan, Settlement
+from pocnet.fml.schemes import plan_from_round_plan
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.round import MemberReport
+from pocnet.ledger.keys import KeyPair
 
 log = logging.getLogger("pocnet.fml.onchain")
 

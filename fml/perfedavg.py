@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from fml.model import Params, axpy, flat, grads, per_model_loss
+from pocnet.fml.model import Params, axpy, flat, grads, per_model_loss
 
 
 @dataclass(frozen=True)

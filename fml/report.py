@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from fml.schemes import SCHEMES
+from pocnet.fml.schemes import SCHEMES
 
 
 def _ms(xs: Sequence[float]) -> tuple[float, float]:

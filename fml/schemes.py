@@ -26,14 +26,14 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-import games.round as games_round
-from fml.driver import CoalitionPlan, Plan, Settlement
-from games.coalition import form_coalitions, random_groups, select_heads, self_feasible
-from games.cost import cycles_per_round, energy_cost, transmission_time
-from games.params import GameParams
-from games.profile import LearnerProfile
-from games.round import MemberReport, RoundPlan
-from games.reputation import (
+import pocnet.games.round as games_round
+from pocnet.fml.driver import CoalitionPlan, Plan, Settlement
+from pocnet.games.coalition import form_coalitions, random_groups, select_heads, self_feasible
+from pocnet.games.cost import cycles_per_round, energy_cost, transmission_time
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.round import MemberReport, RoundPlan
+from pocnet.games.reputation import (
     EMPTY_HISTORY,
     ReputationHistory,
     cosine_matrix,
@@ -41,7 +41,7 @@ from games.reputation import (
     reputation_fn,
     reputation_matrix,
 )
-from games.stackelberg import Follower, coalition_weights, follower_best_response, make_game, solve_coalition
+from pocnet.games.stackelberg import Follower, coalition_weights, follower_best_response, make_game, solve_coalition
 
 
 @dataclass(frozen=True)

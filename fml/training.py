@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fml.learners import Population
-from fml.model import Params, accuracy, flat, forward, init_params, masked_loss, select
-from fml.perfedavg import (
+from pocnet.fml.learners import Population
+from pocnet.fml.model import Params, accuracy, flat, forward, init_params, masked_loss, select
+from pocnet.fml.perfedavg import (
     PerFedAvgConfig,
     StackedSampler,
     adapt,

@@ -3,11 +3,11 @@
 Pure, typed functions with no I/O (FORMULAS.md is the model); the node's state
 machine calls ``plan_round`` / ``settle_round`` and stores quantised results.
 """
-from games.params import DEFAULT_PARAMS, GameParams
-from games.profile import LearnerProfile
-from games.quantize import dequantize, quantize
-from games.reputation import ContributionRecord, ReputationHistory
-from games.round import MemberReport, RoundPlan, RoundSettlement, plan_round, settle_round
+from pocnet.games.params import DEFAULT_PARAMS, GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.quantize import dequantize, quantize
+from pocnet.games.reputation import ContributionRecord, ReputationHistory
+from pocnet.games.round import MemberReport, RoundPlan, RoundSettlement, plan_round, settle_round
 
 __all__ = [
     "DEFAULT_PARAMS",

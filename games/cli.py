@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import typer
 
-from games.schema import InputError, run_coalition, run_reputation, run_stackelberg
+from pocnet.games.schema import InputError, run_coalition, run_reputation, run_stackelberg
 
 app = typer.Typer(help="FML games: reputation, coalition formation, Stackelberg incentives.", no_args_is_help=True)
 

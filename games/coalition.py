@@ -22,11 +22,11 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from games.cost import cycles_per_round, deadline_min_frequency, transmission_time
-from games.params import GameParams
-from games.profile import LearnerProfile
-from games.reputation import cosine_matrix
-from games.switch_kernel import MOVE_BOUND_EXCEEDED, switch_rule_kernel
+from pocnet.games.cost import cycles_per_round, deadline_min_frequency, transmission_time
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.reputation import cosine_matrix
+from pocnet.games.switch_kernel import MOVE_BOUND_EXCEEDED, switch_rule_kernel
 
 OUT = -1  # assignment value of a learner sitting the round out
 

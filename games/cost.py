@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from games.params import GameParams
+from pocnet.games.params import GameParams
 
 
 def cycles_per_round(data_size: float, params: GameParams) -> float:

@@ -12,7 +12,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from games.params import GameParams
+from pocnet.games.params import GameParams
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from games.coalition import form_coalitions, random_groups, select_heads
-from games.cost import cycles_per_round, transmission_time
-from games.params import GameParams
-from games.profile import LearnerProfile
-from games.quantize import DEFAULT_SCALE, dequantize, quantize
-from games.reputation import (
+from pocnet.games.coalition import form_coalitions, random_groups, select_heads
+from pocnet.games.cost import cycles_per_round, transmission_time
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.quantize import DEFAULT_SCALE, dequantize, quantize
+from pocnet.games.reputation import (
     EMPTY_HISTORY,
     ReputationHistory,
     contributions,
@@ -32,7 +32,7 @@ from games.reputation import (
     reputation_matrix,
     similarity,
 )
-from games.stackelberg import Follower, KKTCase, coalition_weights, make_game, solve_coalition
+from pocnet.games.stackelberg import Follower, KKTCase, coalition_weights, make_game, solve_coalition
 
 __all__ = [
     "LearnerProfile",

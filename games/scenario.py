@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from games.params import GameParams
-from games.profile import LearnerProfile
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
 
 
 def synthetic_learners(

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from games.coalition import is_nash_stable
-from games.cost import cycles_per_round, transmission_time
-from games.params import GameParams
-from games.profile import LearnerProfile
-from games.reputation import (
+from pocnet.games.coalition import is_nash_stable
+from pocnet.games.cost import cycles_per_round, transmission_time
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.reputation import (
     ReputationHistory,
     contributions,
     global_reputation,
@@ -21,8 +21,8 @@ from games.reputation import (
     reputation_matrix,
     task_specific_reputation,
 )
-from games.round import plan_round
-from games.stackelberg import (
+from pocnet.games.round import plan_round
+from pocnet.games.stackelberg import (
     Follower,
     follower_best_response,
     learner_utility,

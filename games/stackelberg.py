@@ -16,9 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from games.cost import deadline_min_frequency, energy_cost
-from games.params import GameParams
-from games.reputation import coalition_reputation, reputation_fn
+from pocnet.games.cost import deadline_min_frequency, energy_cost
+from pocnet.games.params import GameParams
+from pocnet.games.reputation import coalition_reputation, reputation_fn
 
 
 class KKTCase(enum.IntEnum):

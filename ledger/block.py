@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.encoding import canonical_json, sha256_hex
-from ledger.keys import KeyPair, verify
-from ledger.tx import Tx, tx_from_trusted_dict
+from pocnet.ledger.encoding import canonical_json, sha256_hex
+from pocnet.ledger.keys import KeyPair, verify
+from pocnet.ledger.tx import Tx, tx_from_trusted_dict
 
 GENESIS_PREV_HASH = "0" * 64
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.encoding import canonical_json, sha256_hex
-from ledger.keys import parse_public_key
+from pocnet.ledger.encoding import canonical_json, sha256_hex
+from pocnet.ledger.keys import parse_public_key
 
 MAX_AMOUNT = 2**63 - 1
 

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from ledger.encoding import canonical_json
+from pocnet.ledger.encoding import canonical_json
 
 Key = tuple[str, str]
 _DELETED = object()

@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ledger.errors import TxRejected
-from ledger.genesis import Genesis
-from ledger.state import State, StateView
-from ledger.tx import Tx
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.genesis import Genesis
+from pocnet.ledger.state import State, StateView
+from pocnet.ledger.tx import Tx
 
 ACCOUNTS = "acct"
 
@@ -84,7 +84,7 @@ def tx_types() -> list[str]:
 
 def _load_builtin_handlers() -> None:
     # Imported lazily to avoid import cycles; each module registers itself.
-    import ledger.txtypes  # noqa: F401
+    import pocnet.ledger.txtypes  # noqa: F401
 
 
 def get_account(view: "StateView | State", address: str) -> dict[str, int]:

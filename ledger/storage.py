@@ -18,8 +18,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
-from ledger.block import Block
-from ledger.state import Key, State, is_deleted_marker
+from pocnet.ledger.block import Block
+from pocnet.ledger.state import Key, State, is_deleted_marker
 
 SCHEMA_VERSION = 1
 

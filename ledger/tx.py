@@ -9,9 +9,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.encoding import EncodingError, canonical_json, check_canonical_value, sha256_hex
-from ledger.errors import TxRejected
-from ledger.keys import KeyPair, is_hex, parse_public_key, verify
+from pocnet.ledger.encoding import EncodingError, canonical_json, check_canonical_value, sha256_hex
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.keys import KeyPair, is_hex, parse_public_key, verify
 
 TX_FIELDS = ("chain_id", "type", "sender", "nonce", "payload", "signature")
 

@@ -35,10 +35,10 @@ def generate(out: Path = typer.Option(Path("runs/models/data"), help="output fol
     """Generate scenarios and GA labels (train/val/test; small set also gets
     exact labels; train_aug.json holds suffix scenarios starting from queue
     states left by greedy / look-ahead prefixes)."""
-    from models.objective import total_latency
-    from models.scenario import scenario_from_dict
-    from models.solvers import exact_solve
-    from models.train import label_scenarios, label_suffixes, save_dataset
+    from pocnet.models.objective import total_latency
+    from pocnet.models.scenario import scenario_from_dict
+    from pocnet.models.solvers import exact_solve
+    from pocnet.models.train import label_scenarios, label_suffixes, save_dataset
 
     out.mkdir(parents=True, exist_ok=True)
     for k, (name, count) in enumerate([("train", n_train), ("val", n_val), ("test", n_test)]):
@@ -56,7 +56,7 @@ def generate(out: Path = typer.Option(Path("runs/models/data"), help="output fol
 
 
 def _train_records(data: Path, augment: bool) -> list[dict]:
-    from models.train import load_dataset
+    from pocnet.models.train import load_dataset
     recs = load_dataset(data / "train.json")
     if augment and (data / "train_aug.json").exists():
         recs += load_dataset(data / "train_aug.json")
@@ -70,8 +70,8 @@ def train_teacher(data: Path = typer.Option(Path("runs/models/data")),
                   augment: bool = typer.Option(True, help="also train on train_aug.json if present")) -> None:
     """Train the teacher on GA labels; writes teacher.pt and teacher_history.json."""
     _threads()
-    from models.net import TEACHER_CONFIG, param_count, save_net
-    from models.train import load_dataset, prepare_sample, train_net
+    from pocnet.models.net import TEACHER_CONFIG, param_count, save_net
+    from pocnet.models.train import load_dataset, prepare_sample, train_net
 
     out.mkdir(parents=True, exist_ok=True)
     train = [prepare_sample(r) for r in _train_records(data, augment)]
@@ -93,10 +93,10 @@ def distill(data: Path = typer.Option(Path("runs/models/data")),
     """Distil the student from the teacher + GA labels; writes student.pt,
     student_history.json and the integer export student_q.json."""
     _threads()
-    from models.export import export_student
-    from models.net import STUDENT_CONFIG, load_net, param_count, save_net
-    from models.quant import save_quant, weights_sha256
-    from models.train import load_dataset, prepare_sample, train_net
+    from pocnet.models.export import export_student
+    from pocnet.models.net import STUDENT_CONFIG, load_net, param_count, save_net
+    from pocnet.models.quant import save_quant, weights_sha256
+    from pocnet.models.train import load_dataset, prepare_sample, train_net
 
     out.mkdir(parents=True, exist_ok=True)
     tnet = load_net(str(teacher or out / "teacher.pt"))
@@ -120,7 +120,7 @@ def eval_cmd(data: Path = typer.Option(Path("runs/models/data")),
              ga_seed: int = typer.Option(0)) -> None:
     """Evaluate student/teacher/GA/greedy (+exact on small) on held-out data; JSON + PNG plots."""
     _threads()
-    from models.evaluate import run_evaluation
+    from pocnet.models.evaluate import run_evaluation
 
     res = run_evaluation(data, model_dir, history_dir or model_dir, out)
     typer.echo(json.dumps(res["summary"], indent=1))
@@ -136,20 +136,20 @@ def allocate(scenario: Path = typer.Option(..., help="scenario JSON file"),
     student uses the integer consensus path (shipped weights)."""
     import time
 
-    from models.objective import total_latency
-    from models.scenario import load_scenario
-    from models.solvers import solve
+    from pocnet.models.objective import total_latency
+    from pocnet.models.scenario import load_scenario
+    from pocnet.models.solvers import solve
 
     scn = load_scenario(scenario)
     t0 = time.perf_counter()
     extra: dict = {}
     if solver == "student":
-        from models.quant import allocate_int, load_quant, weights_sha256
+        from pocnet.models.quant import allocate_int, load_quant, weights_sha256
         alloc = allocate_int(load_quant(weights), scn)
         extra["weights_sha256"] = weights_sha256(weights)
     elif solver == "teacher":
         _threads()
-        from models.net import allocate_float, load_net
+        from pocnet.models.net import allocate_float, load_net
         alloc, _ = allocate_float(load_net(str(teacher or WEIGHTS_DIR / "teacher.pt")), scn)
     elif solver in ("ga", "greedy", "exact"):
         try:

@@ -11,14 +11,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.features import ONE
-from models.net import allocate_float, load_net, param_count
-from models.objective import diversity_score, one_hot, total_latency
-from models.poc import absorbed_work, rank_providers
-from models.quant import allocate_int_logits, load_quant, weights_sha256
-from models.scenario import scenario_from_dict
-from models.solvers import exact_solve, ga_solve, greedy_eft, lookahead_greedy
-from models.train import load_dataset
+from pocnet.models.features import ONE
+from pocnet.models.net import allocate_float, load_net, param_count
+from pocnet.models.objective import diversity_score, one_hot, total_latency
+from pocnet.models.poc import absorbed_work, rank_providers
+from pocnet.models.quant import allocate_int_logits, load_quant, weights_sha256
+from pocnet.models.scenario import scenario_from_dict
+from pocnet.models.solvers import exact_solve, ga_solve, greedy_eft, lookahead_greedy
+from pocnet.models.train import load_dataset
 
 GA_TIMING_SAMPLES = 20
 

@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 
-from models.features import FRAC_BITS
-from models.net import AllocNet
-from models.quant import QuantStudent
+from pocnet.models.features import FRAC_BITS
+from pocnet.models.net import AllocNet
+from pocnet.models.quant import QuantStudent
 
 LUT_RANGE = 8      # sigmoid table covers [-8, 8]
 LUT_SHIFT = 5      # 2^5 / 2^12 = 1/128 step -> 2049 entries

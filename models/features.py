@@ -10,8 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-from models.objective import initial_free, proc_times
-from models.scenario import DEMAND_MAX, Scenario, task_graph_edges
+from pocnet.models.objective import initial_free, proc_times
+from pocnet.models.scenario import DEMAND_MAX, Scenario, task_graph_edges
 
 FRAC_BITS = 12
 ONE = 1 << FRAC_BITS

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.dgl_compat import GraphConv, dgl
-from models.features import (ONE, N_PAIR_FEATS, N_PROV_FEATS, N_TASK_FEATS, graph_with_self_loops,
+from pocnet.models.dgl_compat import GraphConv, dgl
+from pocnet.models.features import (ONE, N_PAIR_FEATS, N_PROV_FEATS, N_TASK_FEATS, graph_with_self_loops,
                              pair_features, provider_sequences, relative_capacity, task_features)
-from models.objective import initial_free, proc_times
-from models.scenario import Scenario
+from pocnet.models.objective import initial_free, proc_times
+from pocnet.models.scenario import Scenario
 
 
 @dataclass(frozen=True)

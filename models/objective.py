@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.scenario import Scenario
+from pocnet.models.scenario import Scenario
 
 
 def proc_times(scn: Scenario) -> np.ndarray:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
-from models.quant import QuantStudent, allocate_int, load_quant, weights_sha256
-from models.scenario import scenario_from_chain, task_sort_key
+from pocnet.models.quant import QuantStudent, allocate_int, load_quant, weights_sha256
+from pocnet.models.scenario import scenario_from_chain, task_sort_key
 
 MAX_TASKS = 64
 PPM = 1_000_000
@@ -71,7 +71,7 @@ def _default_weights_sha() -> str:
 def _weights_id(weights: QuantStudent | None) -> tuple[QuantStudent, str]:
     if weights is None:
         return load_quant(), _default_weights_sha()
-    from models.quant import quant_to_dict
+    from pocnet.models.quant import quant_to_dict
     blob = json.dumps(quant_to_dict(weights), sort_keys=True, separators=(",", ":")) + "\n"
     return weights, hashlib.sha256(blob.encode()).hexdigest()
 

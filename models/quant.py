@@ -22,11 +22,11 @@ from typing import Mapping
 
 import numpy as np
 
-from models import quant_kernel as qk
-from models.features import (FEAT_CLIP, LOOK_MS, LOOKAHEAD, ONE, TIME_SCALE, WORK_SCALE, provider_sequences,
+from pocnet.models import quant_kernel as qk
+from pocnet.models.features import (FEAT_CLIP, LOOK_MS, LOOKAHEAD, ONE, TIME_SCALE, WORK_SCALE, provider_sequences,
                              relative_capacity)
-from models.objective import initial_free, proc_times
-from models.scenario import DEMAND_MAX, SIM_DEN, SIM_NUM, TIME_WINDOW_MS, Scenario
+from pocnet.models.objective import initial_free, proc_times
+from pocnet.models.scenario import DEMAND_MAX, SIM_DEN, SIM_NUM, TIME_WINDOW_MS, Scenario
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "student_q.json"
 FORMAT = "pocnet-student-q"
@@ -172,5 +172,5 @@ def warm_up() -> None:
     """Compile (or load from numba's on-disk cache) every kernel and load the
     shipped weights now, e.g. when a node starts; otherwise the first ranking
     in a process pays it (see docs/models.md for the measured times)."""
-    from models.scenario import generate_scenario
+    from pocnet.models.scenario import generate_scenario
     allocate_int(load_quant(), generate_scenario(0, 8, 3))

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from deap import base, creator, tools
 
-from models.objective import batch_total_latency, initial_free, proc_times, total_latency
-from models.scenario import Scenario
+from pocnet.models.objective import batch_total_latency, initial_free, proc_times, total_latency
+from pocnet.models.scenario import Scenario
 
 EXACT_MAX_SPACE = 3 ** 13  # refuse brute force beyond ~1.6M allocations
 
@@ -40,7 +40,7 @@ def lookahead_greedy(scn: Scenario) -> np.ndarray:
     """Ablation baseline: pick the provider with the lowest look-ahead cost
     feature (task latency + next LOOKAHEAD tasks placed by greedy EFT), i.e.
     the hand-made signal the networks receive, without any learning."""
-    from models.features import pair_features, relative_capacity
+    from pocnet.models.features import pair_features, relative_capacity
     proc = proc_times(scn)
     free = initial_free(scn).copy()
     capq = relative_capacity(scn)

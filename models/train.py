@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from models.features import (forced_pair_features, graph_with_self_loops, provider_sequences,
+from pocnet.models.features import (forced_pair_features, graph_with_self_loops, provider_sequences,
                              task_features)
-from models.net import STUDENT_CONFIG, TEACHER_CONFIG, AllocNet, NetConfig, allocate_float, make_batch
-from models.objective import diversity_score, total_latency
-from models.scenario import Scenario, generate_scenario, scenario_from_dict, scenario_to_dict
-from models.solvers import ga_solve, greedy_eft
+from pocnet.models.net import STUDENT_CONFIG, TEACHER_CONFIG, AllocNet, NetConfig, allocate_float, make_batch
+from pocnet.models.objective import diversity_score, total_latency
+from pocnet.models.scenario import Scenario, generate_scenario, scenario_from_dict, scenario_to_dict
+from pocnet.models.solvers import ga_solve, greedy_eft
 
 LAMBDA_LAT = 0.3
 KD_ALPHA = 0.7
@@ -52,7 +52,7 @@ def suffix_scenario(scn: Scenario, alloc: np.ndarray, cut: int) -> Scenario:
     < cut (encoded as backlog at the new t0 = arrival of task `cut`). Used to
     train on queue states off the GA path (the decoder's own mistakes lead
     there at inference)."""
-    from models.objective import initial_free, proc_times
+    from pocnet.models.objective import initial_free, proc_times
     proc = proc_times(scn)
     free = initial_free(scn).copy()
     for i in range(cut):
@@ -70,7 +70,7 @@ def label_suffixes(seeds: list[int], desc: str = "augment") -> list[dict]:
     """Off-GA-path samples: for each seed's training scenario, cut at a random
     task in [n/4, 3n/4] after a greedy-EFT or look-ahead-greedy prefix, and
     label the suffix scenario with GA."""
-    from models.solvers import lookahead_greedy
+    from pocnet.models.solvers import lookahead_greedy
     out = []
     for s in tqdm(seeds, desc=desc, leave=False):
         scn = generate_scenario(s)

@@ -1,3 +1,3 @@
-from node.cli import app
+from pocnet.node.cli import app
 
 app(prog_name="pocnet")

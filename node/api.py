@@ -12,13 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from ledger.encoding import EncodingError, loads_strict
-from ledger.errors import TxRejected
-from ledger.keys import parse_public_key
-from ledger.tx import parse_tx
+from pocnet.ledger.encoding import EncodingError, loads_strict
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.keys import parse_public_key
+from pocnet.ledger.tx import parse_tx
 
 if TYPE_CHECKING:
-    from node.node import Node
+    from pocnet.node.node import Node
 
 
 class ApiError(Exception):

@@ -24,24 +24,24 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from fastapi import APIRouter, Request
 
-from consensus.engine import Engine, quorum_size
-from consensus.messages import (BroadcastProposal, BroadcastVote, Decide, NeedBlock, Proposal, RequestProposal,
+from pocnet.consensus.engine import Engine, quorum_size
+from pocnet.consensus.messages import (BroadcastProposal, BroadcastVote, Decide, NeedBlock, Proposal, RequestProposal,
                                 ScheduleTimeout, Timeout, TimeoutConfig, Vote)
-from consensus.proposer import HashOrderSelector, ProposerSelector, SelectionContext, proposer_for
-from ledger.block import Block, Commit, CommitSig
-from ledger.errors import TxRejected
-from ledger.state import StateView
-from ledger.state_machine import BlockInvalid
-from ledger.tx import Tx
-from node.chain import ChainError
-from node.privval import PrivValState
-from p2p.blocks import parse_block
-from p2p.gossip import FaultFilter, Gossip
-from p2p.sync import check_certificate, fetch_blocks, peer_heights
-from p2p.wire import BadMessage, parse_proposal, parse_vote, sign_proposal, sign_vote, vote_to_wire
+from pocnet.consensus.proposer import HashOrderSelector, ProposerSelector, SelectionContext, proposer_for
+from pocnet.ledger.block import Block, Commit, CommitSig
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.state import StateView
+from pocnet.ledger.state_machine import BlockInvalid
+from pocnet.ledger.tx import Tx
+from pocnet.node.chain import ChainError
+from pocnet.node.privval import PrivValState
+from pocnet.p2p.blocks import parse_block
+from pocnet.p2p.gossip import FaultFilter, Gossip
+from pocnet.p2p.sync import check_certificate, fetch_blocks, peer_heights
+from pocnet.p2p.wire import BadMessage, parse_proposal, parse_vote, sign_proposal, sign_vote, vote_to_wire
 
 if TYPE_CHECKING:
-    from node.node import Node
+    from pocnet.node.node import Node
 
 log = logging.getLogger("pocnet.bft")
 
@@ -165,7 +165,7 @@ class BftDriver:
             self.node.submit_tx_obj(obj, from_peer=True)
         except TxRejected as exc:
             if exc.field == "nonce" and "skips ahead" in exc.reason and len(self.future_txs) < 50_000:
-                from ledger.tx import parse_tx
+                from pocnet.ledger.tx import parse_tx
                 tx = parse_tx(obj, chain_id=self.chain_id, check_signature=False)
                 self.future_txs[(tx.sender, tx.nonce)] = tx
                 self.stats["tx_parked_nonce_gap"] += 1
@@ -537,7 +537,7 @@ class BftDriver:
                     raise ValueError
             except (ValueError, KeyError, TypeError):
                 self.stats["dropped_malformed_batch"] += 1
-                from node.api import ApiError
+                from pocnet.node.api import ApiError
                 raise ApiError(400, "malformed p2p batch", "$", "expected {from, msgs: [], txs: []}") from None
             self.handle_batch(str(sender), m, t)
             return {"ok": True}
@@ -546,7 +546,7 @@ class BftDriver:
         async def candidate(block_hash: str) -> Any:
             if block_hash in self.candidates:
                 return self.candidates[block_hash][0].to_dict()
-            from node.api import ApiError
+            from pocnet.node.api import ApiError
             raise ApiError(404, "not found", "block_hash", "no such candidate block")
 
         @r.get("/p2p/stats")

@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ledger.block import GENESIS_PREV_HASH, Block, Commit, Header
-from ledger.encoding import hash_object
-from ledger.genesis import Genesis
-from ledger.merkle import merkle_root
-from ledger.state import State, StateView
-from ledger.state_machine import BlockContext, BlockInvalid, apply_block, genesis_state, select_txs
-from ledger.storage import Storage
-from ledger.tx import Tx
+from pocnet.ledger.block import GENESIS_PREV_HASH, Block, Commit, Header
+from pocnet.ledger.encoding import hash_object
+from pocnet.ledger.genesis import Genesis
+from pocnet.ledger.merkle import merkle_root
+from pocnet.ledger.state import State, StateView
+from pocnet.ledger.state_machine import BlockContext, BlockInvalid, apply_block, genesis_state, select_txs
+from pocnet.ledger.storage import Storage
+from pocnet.ledger.tx import Tx
 
 log = logging.getLogger("pocnet.chain")
 

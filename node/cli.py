@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from ledger.keys import KeyPair
+from pocnet.ledger.keys import KeyPair
 
 app = typer.Typer(help="pocnet: proof-of-contribution blockchain node for edge computing and FML.",
                   no_args_is_help=True, add_completion=False)
@@ -25,9 +25,9 @@ app.add_typer(tx_app, name="tx")
 app.add_typer(query_app, name="query")
 
 # Sub-apps of the other packages, mounted when present.
-for _name, _module, _help in (("models", "models.cli", "Proof-of-contribution models: data, training, evaluation."),
-                              ("games", "games.cli", "FML incentive games on JSON input."),
-                              ("fml", "fml.cli", "Federated meta-learning experiments.")):
+for _name, _module, _help in (("models", "pocnet.models.cli", "Proof-of-contribution models: data, training, evaluation."),
+                              ("games", "pocnet.games.cli", "FML incentive games on JSON input."),
+                              ("fml", "pocnet.fml.cli", "Federated meta-learning experiments.")):
     try:
         app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)
     except ImportError as _exc:  # the package is optional at import time; say why it is missing
@@ -73,8 +73,8 @@ def genesis_new(home: Path = typer.Option(..., help="cluster home directory"),
                                                  help="how peers reach peer i: {i}, {name}, {port} substituted"),
                 same_port: bool = typer.Option(False, help="every peer listens on BASE_PORT (containers)")) -> None:
     """Create validator keys, peer configs and genesis in HOME (no-op if present)."""
-    from node.config import NodeConfig
-    from node.setup_home import init_cluster_home, parse_fund
+    from pocnet.node.config import NodeConfig
+    from pocnet.node.setup_home import init_cluster_home, parse_fund
     try:
         funds = [parse_fund(f) for f in fund]
         g = init_cluster_home(home, peers, base_port, funds, chain_id=chain_id, url_template=url_template)
@@ -97,9 +97,9 @@ def node_cmd(home: Path = typer.Option(..., help="peer home (node_key.json, gene
     """Run one peer in the foreground."""
     import uvicorn
 
-    from node.config import LOG_FILE, NodeConfig
-    from node.logging_setup import setup_logging
-    from node.node import Node
+    from pocnet.node.config import LOG_FILE, NodeConfig
+    from pocnet.node.logging_setup import setup_logging
+    from pocnet.node.node import Node
     if not (home / "genesis.json").exists() or not (home / "node_key.json").exists():
         _fail(f"{home} has no genesis.json/node_key.json; create it with `pocnet genesis new` or `pocnet cluster up`")
     cfg = NodeConfig.load(home)
@@ -125,8 +125,8 @@ def cluster_up_cmd(peers: int = typer.Option(4, min=1, max=32),
                    fund: list[str] = typer.Option([], help="ADDRESS:AMOUNT credited in genesis (repeatable)"),
                    chain_id: str = typer.Option("pocnet-local")) -> None:
     """Start N peers on 127.0.0.1:BASE_PORT.. in the foreground; Ctrl-C stops them all."""
-    from node.cluster import cluster_up
-    from node.setup_home import parse_fund
+    from pocnet.node.cluster import cluster_up
+    from pocnet.node.setup_home import parse_fund
     try:
         funds = [parse_fund(f) for f in fund]
         code = cluster_up(home, peers, base_port, funds, chain_id=chain_id, echo=typer.echo)
@@ -136,7 +136,7 @@ def cluster_up_cmd(peers: int = typer.Option(4, min=1, max=32),
 
 
 def _client(node: str):  # noqa: ANN202
-    from node.client import PeerClient
+    from pocnet.node.client import PeerClient
     return PeerClient(node)
 
 
@@ -167,7 +167,7 @@ def tx_raw(key: Path = typer.Option(...), tx_type: str = typer.Option(..., "--ty
            payload: str = typer.Option(..., help="payload JSON"), node: str = NODE_OPT,
            wait: bool = typer.Option(True)) -> None:
     """Sign and submit a tx of any type with a JSON payload."""
-    from ledger.encoding import EncodingError, loads_strict
+    from pocnet.ledger.encoding import EncodingError, loads_strict
     try:
         obj = loads_strict(payload)
     except EncodingError as exc:

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from ledger.keys import KeyPair
-from ledger.tx import Tx, sign_tx
+from pocnet.ledger.keys import KeyPair
+from pocnet.ledger.tx import Tx, sign_tx
 
 
 class PeerClient:

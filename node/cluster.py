@@ -17,11 +17,11 @@ from pathlib import Path
 
 import httpx
 
-from node.setup_home import FAUCET_FILE, init_cluster_home, peer_homes
+from pocnet.node.setup_home import FAUCET_FILE, init_cluster_home, peer_homes
 
 
 def node_command(peer_home: Path) -> list[str]:
-    return [sys.executable, "-m", "node", "node", "--home", str(peer_home)]
+    return [sys.executable, "-m", "pocnet.node", "node", "--home", str(peer_home)]
 
 
 def wait_healthy(urls: list[str], timeout_s: float = 60.0, stop=lambda: False) -> bool:  # noqa: ANN001
@@ -107,7 +107,7 @@ class LocalCluster:
         self.urls: list[str] = []
 
     def __enter__(self) -> "LocalCluster":
-        from ledger.keys import KeyPair
+        from pocnet.ledger.keys import KeyPair
         genesis = init_cluster_home(self.home, self.peers, self.base_port, self.funds, chain_id=self.chain_id,
                                     consensus=self.consensus)
         self.urls = [v.url for v in genesis.validators]

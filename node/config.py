@@ -5,7 +5,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ledger.storage import sqlite_url
+from pocnet.ledger.storage import sqlite_url
 
 GENESIS_FILE = "genesis.json"
 NODE_KEY_FILE = "node_key.json"

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query
 
-from ledger.keys import parse_public_key
-from ledger.txtypes import fml_codec as fc
-from node.api import ApiError, ErrorOut
+from pocnet.ledger.keys import parse_public_key
+from pocnet.ledger.txtypes import fml_codec as fc
+from pocnet.node.api import ApiError, ErrorOut
 
 if TYPE_CHECKING:
-    from node.node import Node
+    from pocnet.node.node import Node
 
 _PLAN_MEMBER_FIELDS = (("frequency", "frequencies"), ("predicted_time", "predicted_times"), ("weight", "weights"),
                        ("reputation", "reputations"), ("expected_utility", "expected_utilities"),

@@ -11,10 +11,10 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from ledger.errors import TxRejected
-from ledger.state import State, StateView
-from ledger.state_machine import BlockContext, apply_tx
-from ledger.tx import Tx
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.state import State, StateView
+from pocnet.ledger.state_machine import BlockContext, apply_tx
+from pocnet.ledger.tx import Tx
 
 log = logging.getLogger("pocnet.mempool")
 

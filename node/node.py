@@ -10,23 +10,23 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI
 
-from ledger.genesis import Genesis
-from ledger.keys import KeyPair
-from ledger.errors import TxRejected
-from ledger.state_machine import tx_types
-from ledger.storage import Storage
-from ledger.tx import Tx, parse_tx, verify_tx_signature
-from node.api import ApiError, TxAccepted, install_error_handlers, public_router
-from node.chain import Chain
-from node.config import GENESIS_FILE, NODE_KEY_FILE, NodeConfig
-from node.mempool import Mempool, MempoolFull
+from pocnet.ledger.genesis import Genesis
+from pocnet.ledger.keys import KeyPair
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.state_machine import tx_types
+from pocnet.ledger.storage import Storage
+from pocnet.ledger.tx import Tx, parse_tx, verify_tx_signature
+from pocnet.node.api import ApiError, TxAccepted, install_error_handlers, public_router
+from pocnet.node.chain import Chain
+from pocnet.node.config import GENESIS_FILE, NODE_KEY_FILE, NodeConfig
+from pocnet.node.mempool import Mempool, MempoolFull
 
 log = logging.getLogger("pocnet.node")
 
 
 def _warm_up_games() -> None:
     try:
-        from games.switch_kernel import warm_up
+        from pocnet.games.switch_kernel import warm_up
         warm_up()
     except Exception:  # noqa: BLE001 - a failed warm-up only costs latency later
         log.exception("coalition kernel warm-up failed")
@@ -68,14 +68,14 @@ class Node:
         if not expected:
             log.warning("genesis names no PoC weights: proposer order falls back on hash order")
             return None
-        from models.quant import DEFAULT_WEIGHTS, weights_sha256
+        from pocnet.models.quant import DEFAULT_WEIGHTS, weights_sha256
         path = self.config.extra.get("poc_weights") or DEFAULT_WEIGHTS
         actual = weights_sha256(path)
         if actual != expected:
             raise ValueError(f"PoC weights {path} have sha256 {actual}, genesis requires {expected}; "
                              "refusing to start")
-        from consensus.poc_selector import PocSelector
-        from models.quant import warm_up
+        from pocnet.consensus.poc_selector import PocSelector
+        from pocnet.models.quant import warm_up
         t0 = time.monotonic()
         warm_up()  # compile or load the integer kernels before the first height needs a ranking
         log.info("PoC student %s ready in %.2f s", actual[:16], time.monotonic() - t0)
@@ -83,11 +83,11 @@ class Node:
 
     def _make_driver(self) -> ConsensusDriver:
         if len(self.genesis.validators) == 1:
-            from node.solo import SoloDriver
+            from pocnet.node.solo import SoloDriver
             if self.key.address != self.genesis.validators[0].address:
                 log.warning("this peer is not the genesis validator; it will not produce blocks")
             return SoloDriver(self)
-        from node.bft import BftDriver  # multi-validator consensus
+        from pocnet.node.bft import BftDriver  # multi-validator consensus
         return BftDriver(self, selector=self.poc)
 
     # -- tx intake (REST and gossip)
@@ -171,7 +171,7 @@ class Node:
                       description="REST API of a pocnet peer. Wire format: see README § Wire format.")
         install_error_handlers(app)
         app.include_router(public_router(self))
-        from node.fml_api import fml_router  # FML rounds (docs/fmlchain.md)
+        from pocnet.node.fml_api import fml_router  # FML rounds (docs/fmlchain.md)
         app.include_router(fml_router(self))
         extra = getattr(self.driver, "router", None)
         if extra is not None:

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.genesis import Genesis, ValidatorInfo
-from ledger.keys import KeyPair, parse_public_key
-from node.config import GENESIS_FILE, NODE_KEY_FILE, NodeConfig
+from pocnet.ledger.genesis import Genesis, ValidatorInfo
+from pocnet.ledger.keys import KeyPair, parse_public_key
+from pocnet.node.config import GENESIS_FILE, NODE_KEY_FILE, NodeConfig
 
 FAUCET_FILE = "faucet.json"
 DEFAULT_FAUCET_AMOUNT = 10**15
@@ -77,7 +77,7 @@ def init_cluster_home(home: Path, peers: int, base_port: int, funds: list[tuple[
     for addr, amount in funds:
         balances[addr] = balances.get(addr, 0) + amount
     if poc_weights_sha256 is None:  # default: the student shipped with this code
-        from models.quant import DEFAULT_WEIGHTS, weights_sha256
+        from pocnet.models.quant import DEFAULT_WEIGHTS, weights_sha256
         poc_weights_sha256 = weights_sha256() if DEFAULT_WEIGHTS.exists() else ""
     genesis = Genesis(chain_id, int(time.time() * 1000), tuple(validators), balances,
                       dict(consensus or DEFAULT_CONSENSUS), dict(game_params or {}), poc_weights_sha256)

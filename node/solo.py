@@ -9,11 +9,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ledger.block import Commit, sign_precommit
-from ledger.tx import Tx
+from pocnet.ledger.block import Commit, sign_precommit
+from pocnet.ledger.tx import Tx
 
 if TYPE_CHECKING:
-    from node.node import Node
+    from pocnet.node.node import Node
 
 log = logging.getLogger("pocnet.solo")
 
@@ -31,7 +31,7 @@ class SoloDriver:
         return {"engine": "solo", "validators": 1, "blocks_made": self.blocks_made}
 
     async def run(self) -> None:
-        from node.node import now_ms
+        from pocnet.node.node import now_ms
         node = self.node
         if node.key.address != node.genesis.validators[0].address:
             return

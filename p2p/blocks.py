@@ -4,10 +4,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ledger.block import Block, Commit, CommitSig, Header
-from ledger.errors import TxRejected
-from ledger.tx import Tx, compute_tx_hash, parse_tx
-from p2p.wire import BadMessage
+from pocnet.ledger.block import Block, Commit, CommitSig, Header
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.tx import Tx, compute_tx_hash, parse_tx
+from pocnet.p2p.wire import BadMessage
 
 _HEADER_INT = ("height", "round", "timestamp_ms")
 _HEADER_STR = ("chain_id", "prev_hash", "proposer", "tx_root", "state_root", "poc_digest")

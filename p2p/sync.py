@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from ledger.block import Block
-from p2p.blocks import parse_block
-from p2p.wire import BadMessage
+from pocnet.ledger.block import Block
+from pocnet.p2p.blocks import parse_block
+from pocnet.p2p.wire import BadMessage
 
 log = logging.getLogger("pocnet.sync")
 

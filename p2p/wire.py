@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from consensus.messages import Proposal, Vote
-from ledger.block import vote_signing_bytes
-from ledger.encoding import canonical_json
-from ledger.keys import KeyPair, verify
+from pocnet.consensus.messages import Proposal, Vote
+from pocnet.ledger.block import vote_signing_bytes
+from pocnet.ledger.encoding import canonical_json
+from pocnet.ledger.keys import KeyPair, verify
 
 
 class BadMessage(ValueError):

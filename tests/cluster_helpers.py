@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from ledger.keys import KeyPair
-from node.setup_home import FAUCET_FILE, init_cluster_home
+from pocnet.ledger.keys import KeyPair
+from pocnet.node.setup_home import FAUCET_FILE, init_cluster_home
 from tests.proc_helpers import ROOT, kill9, stop, wait_http, wait_until
 
 FAST_CONSENSUS = {"timeout_propose_ms": 800, "timeout_prevote_ms": 400, "timeout_precommit_ms": 400,
@@ -33,7 +33,7 @@ class Cluster:
     def start(self, i: int) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT), POCNET_DEBUG_API="1", **self.extra_env.get(self.names[i], {}))
         log = open(self.home / self.names[i] / "stdout.log", "ab")
-        self.procs[i] = subprocess.Popen([sys.executable, "-m", "node", "node", "--home",
+        self.procs[i] = subprocess.Popen([sys.executable, "-m", "pocnet.node", "node", "--home",
                                           str(self.home / self.names[i])], cwd=ROOT, env=env, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def start_peer(home: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     log = open(Path(home) / "stdout.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "node", "node", "--home", str(home)], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "pocnet.node", "node", "--home", str(home)], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -1,3 +1,3 @@
 """Built-in transaction types; importing this package registers them."""
-from ledger.txtypes import providers, tasks, transfer  # noqa: F401
-from ledger.txtypes import fml  # noqa: F401,E402
+from pocnet.ledger.txtypes import providers, tasks, transfer  # noqa: F401
+from pocnet.ledger.txtypes import fml  # noqa: F401,E402

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.errors import TxRejected
-from ledger.keys import parse_public_key
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.keys import parse_public_key
 
 MAX_INT = 2**63 - 1
 

@@ -18,15 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from games.quantize import dequantize, quantize
-from games.round import MemberReport, RoundPlan, plan_round, settle_round
-from ledger.errors import TxRejected
-from ledger.genesis import Genesis
-from ledger.state import StateView
-from ledger.state_machine import BlockContext, get_account, register_genesis, register_handler, set_account
-from ledger.tx import Tx
-from ledger.txtypes import fml_codec as fc
-from ledger.txtypes.common import MAX_INT, exact_fields, int_field
+from pocnet.games.quantize import dequantize, quantize
+from pocnet.games.round import MemberReport, RoundPlan, plan_round, settle_round
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.genesis import Genesis
+from pocnet.ledger.state import StateView
+from pocnet.ledger.state_machine import BlockContext, get_account, register_genesis, register_handler, set_account
+from pocnet.ledger.tx import Tx
+from pocnet.ledger.txtypes import fml_codec as fc
+from pocnet.ledger.txtypes.common import MAX_INT, exact_fields, int_field
 
 MAX_EMBEDDING_DIM = 64
 MAX_EMBEDDING_ABS = 10**12  # x1e6, i.e. |e| <= 1e6

@@ -20,10 +20,10 @@ import hashlib
 import math
 from typing import Any, Mapping
 
-from games.params import GameParams
-from games.profile import LearnerProfile
-from games.quantize import DEFAULT_SCALE, dequantize
-from games.reputation import ReputationHistory
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.quantize import DEFAULT_SCALE, dequantize
+from pocnet.games.reputation import ReputationHistory
 
 SCALE = DEFAULT_SCALE  # fixed-point scale of every stored game quantity
 TOKEN_SCALE = 1_000_000  # balance units (micro-tokens) per game token

@@ -23,14 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.errors import TxRejected
-from ledger.genesis import Genesis
-from ledger.keys import is_hex
-from ledger.state import StateView
-from ledger.state_machine import BlockContext, register_begin_block, register_genesis, register_handler
-from ledger.tx import Tx
-from ledger.txtypes.common import exact_fields, int_field
-from ledger.txtypes.tasks import MAX_WORK, TASKS
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.genesis import Genesis
+from pocnet.ledger.keys import is_hex
+from pocnet.ledger.state import StateView
+from pocnet.ledger.state_machine import BlockContext, register_begin_block, register_genesis, register_handler
+from pocnet.ledger.tx import Tx
+from pocnet.ledger.txtypes.common import exact_fields, int_field
+from pocnet.ledger.txtypes.tasks import MAX_WORK, TASKS
 
 PROVIDERS = "prov"
 HISTORY_LEN = 8

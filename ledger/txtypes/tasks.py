@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.state import StateView
-from ledger.state_machine import BlockContext, register_handler
-from ledger.tx import Tx
-from ledger.txtypes.common import exact_fields, int_field, int_list_field
+from pocnet.ledger.state import StateView
+from pocnet.ledger.state_machine import BlockContext, register_handler
+from pocnet.ledger.tx import Tx
+from pocnet.ledger.txtypes.common import exact_fields, int_field, int_list_field
 
 TASKS = "task"
 MAX_WORK = 10**12

@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.errors import TxRejected
-from ledger.state import StateView
-from ledger.state_machine import BlockContext, get_account, register_handler, set_account
-from ledger.tx import Tx
-from ledger.txtypes.common import MAX_INT, address_field, exact_fields, int_field
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.state import StateView
+from pocnet.ledger.state_machine import BlockContext, get_account, register_handler, set_account
+from pocnet.ledger.tx import Tx
+from pocnet.ledger.txtypes.common import MAX_INT, address_field, exact_fields, int_field
 
 
 @dataclass(frozen=True)

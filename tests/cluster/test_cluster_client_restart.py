@@ -11,8 +11,8 @@ import time
 import httpx
 import pytest
 
-from ledger.keys import KeyPair
-from ledger.tx import compute_tx_hash, sign_tx
+from pocnet.ledger.keys import KeyPair
+from pocnet.ledger.tx import compute_tx_hash, sign_tx
 from tests.cluster_helpers import Cluster
 from tests.proc_helpers import wait_until
 

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from ledger.keys import KeyPair
-from ledger.tx import sign_tx
+from pocnet.ledger.keys import KeyPair
+from pocnet.ledger.tx import sign_tx
 from tests.cluster_helpers import Cluster
 from tests.proc_helpers import wait_until
 
@@ -49,7 +49,7 @@ def committed_tx_count(c: Cluster, i: int) -> dict[str, int]:
     counts: dict[str, int] = {}
     for h in range(1, c.height(i) + 1):
         for t in c.block(i, h)["txs"]:
-            from ledger.tx import compute_tx_hash
+            from pocnet.ledger.tx import compute_tx_hash
             counts[compute_tx_hash(t)] = counts.get(compute_tx_hash(t), 0) + 1
     return counts
 

@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from ledger.keys import KeyPair
-from ledger.tx import sign_tx
+from pocnet.ledger.keys import KeyPair
+from pocnet.ledger.tx import sign_tx
 from tests.cluster_helpers import Cluster
 
 pytestmark = pytest.mark.slow

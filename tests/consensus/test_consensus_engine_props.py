@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus.engine import Engine
-from consensus.messages import (
+from pocnet.consensus.engine import Engine
+from pocnet.consensus.messages import (
     PRECOMMIT,
     PREVOTE,
     BroadcastVote,
@@ -16,7 +16,7 @@ from consensus.messages import (
     TimeoutConfig,
     Vote,
 )
-from consensus.engine import certificate_ok
+from pocnet.consensus.engine import certificate_ok
 
 VALS = ("a", "b", "c", "d")
 TO = TimeoutConfig(100, 10, 50, 5, 70, 7)

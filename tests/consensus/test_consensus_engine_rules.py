@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consensus.engine import Engine, fault_tolerance, quorum_size
-from consensus.messages import (
+from pocnet.consensus.engine import Engine, fault_tolerance, quorum_size
+from pocnet.consensus.messages import (
     PRECOMMIT,
     PREVOTE,
     PROPOSE,

@@ -7,8 +7,8 @@ Byzantine z whose messages the test writes by hand.
 
 from __future__ import annotations
 
-from consensus.engine import Engine
-from consensus.messages import (
+from pocnet.consensus.engine import Engine
+from pocnet.consensus.messages import (
     PRECOMMIT,
     PREVOTE,
     PROPOSE,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consensus.proposer import (
+from pocnet.consensus.proposer import (
     HashOrderSelector,
     ProposerSelector,
     SelectionContext,

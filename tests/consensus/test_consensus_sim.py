@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from consensus.engine import certificate_ok
-from consensus.messages import Proposal
-from consensus.proposer import HashOrderSelector, SelectionContext
-from consensus.sim import (
+from pocnet.consensus.engine import certificate_ok
+from pocnet.consensus.messages import Proposal
+from pocnet.consensus.proposer import HashOrderSelector, SelectionContext
+from pocnet.consensus.sim import (
     EQUIVOCATE,
     FORGE,
     GENESIS_HASH,
@@ -95,7 +95,7 @@ def test_liveness_under_persistent_loss_with_relay_gossip() -> None:
 def test_timeouts_grow_until_they_exceed_message_delay() -> None:
     """Delays up to 1.5 s against a 100 ms base timeout: early rounds fail, linear growth
     eventually makes a round long enough, so every height still gets decided."""
-    from consensus.messages import TimeoutConfig
+    from pocnet.consensus.messages import TimeoutConfig
 
     cfg = SimConfig(n=4, heights=2, seed=3, delay_ms=(200, 1500), timeouts=TimeoutConfig(100, 100, 50, 100, 50, 100), gossip_interval_ms=2000)
     res = run(cfg)

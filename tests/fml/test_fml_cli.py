@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import fml.data
-from fml.cli import app
-from fml.data import Dataset
+from pocnet.fml import data as fml_data
+from pocnet.fml.cli import app
+from pocnet.fml.data import Dataset
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def toy_data(monkeypatch):
     y = np.repeat(np.arange(10), 40)
     x = (rng.random((400, 784)) * 0.3 + (y[:, None] == np.arange(784)[None, :] % 10) * 0.7).astype(np.float32)
     ds = Dataset(x=x, y=y, name="toy")
-    monkeypatch.setattr(fml.data, "load_dataset", lambda name, limit=None: ds)
+    monkeypatch.setattr(fml_data, "load_dataset", lambda name, limit=None: ds)
     return ds
 
 

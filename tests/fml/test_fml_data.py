@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from fml.data import (
+from pocnet.fml.data import (
     FASHION_DIR,
     DataMissingError,
     load_dataset,

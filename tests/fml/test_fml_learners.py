@@ -3,8 +3,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fml.data import Dataset
-from fml.learners import make_population, shard_split, train_test_split
+from pocnet.fml.data import Dataset
+from pocnet.fml.learners import make_population, shard_split, train_test_split
 
 
 @settings(max_examples=40, deadline=None)

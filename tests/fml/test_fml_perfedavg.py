@@ -1,8 +1,8 @@
 """Model shapes, Per-FedAvg HF step, aggregation and leave-one-out weights."""
 import torch
 
-from fml.model import LAYERS, flat, forward, grads, init_params, per_model_loss, select
-from fml.perfedavg import PerFedAvgConfig, StackedSampler, adapt, aggregate, hf_step, leave_one_out_models, local_train
+from pocnet.fml.model import LAYERS, flat, forward, grads, init_params, per_model_loss, select
+from pocnet.fml.perfedavg import PerFedAvgConfig, StackedSampler, adapt, aggregate, hf_step, leave_one_out_models, local_train
 
 torch.set_num_threads(1)
 

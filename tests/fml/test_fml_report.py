@@ -5,8 +5,8 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from fml.cli import app
-from fml.report import late_accuracy, paired_markdown, paired_rows, round_latency, table_rows
+from pocnet.fml.cli import app
+from pocnet.fml.report import late_accuracy, paired_markdown, paired_rows, round_latency, table_rows
 
 
 def fake_run(scheme: str, seed: int, accs: list[float], latency: float, time: float, profit: float = 1.0) -> dict:

@@ -1,11 +1,11 @@
 """Baseline planners compose games/ correctly; reports with and without blockchain."""
 import pytest
 
-from fml.driver import CoalitionPlan, Plan, make_reports
-from fml.schemes import PAPER_SCHEMES, SCHEMES, OfflineCoordinator, class_clusters
-from games.params import GameParams
-from games.round import MemberReport
-from games.scenario import synthetic_learners
+from pocnet.fml.driver import CoalitionPlan, Plan, make_reports
+from pocnet.fml.schemes import PAPER_SCHEMES, SCHEMES, OfflineCoordinator, class_clusters
+from pocnet.games.params import GameParams
+from pocnet.games.round import MemberReport
+from pocnet.games.scenario import synthetic_learners
 
 P = GameParams(n_coalitions=3)
 
@@ -55,13 +55,13 @@ def test_fixed_coalitions_do_not_change():
         coord.settle_round(plan, _reports(plan), r)
         parts.append(sorted(plan.coalitions))
     assert parts[0] == parts[1] == parts[2]
-    from games.coalition import self_feasible
+    from pocnet.games.coalition import self_feasible
 
     eligible = sorted((p for p in ls if p.active and self_feasible(p, P)), key=lambda p: (p.tolerated_time, p.address))
     assert parts[0] == sorted(p.address for p in eligible[: P.n_coalitions])
 
 def test_gfml_is_games_plan_round():
-    import games.round as gr
+    import pocnet.games.round as gr
 
     ls = _learners(2)
     coord = OfflineCoordinator("gfml", P)

@@ -7,13 +7,13 @@ import random
 import sys
 import time
 
-from fml.chain_client import join_payload, open_round_payload, register_payload, report_payloads, round_payload
-from games.params import GameParams
-from games.profile import LearnerProfile
-from games.round import RoundPlan
-from ledger.keys import KeyPair
-from ledger.txtypes import fml_codec as fc
-from node.fml_api import round_view
+from pocnet.fml.chain_client import join_payload, open_round_payload, register_payload, report_payloads, round_payload
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.round import RoundPlan
+from pocnet.ledger.keys import KeyPair
+from pocnet.ledger.txtypes import fml_codec as fc
+from pocnet.node.fml_api import round_view
 from tests.fmlchain.fmlchain_support import MSP, LocalChain, as_on_chain, honest_reports
 
 

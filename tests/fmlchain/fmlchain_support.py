@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import random
 
-from games.cost import completion_time, cycles_per_round
-from games.params import GameParams
-from games.profile import LearnerProfile
-from games.round import MemberReport, RoundPlan
-from ledger.keys import KeyPair
+from pocnet.games.cost import completion_time, cycles_per_round
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.round import MemberReport, RoundPlan
+from pocnet.ledger.keys import KeyPair
 
 MSP = KeyPair.from_seed(b"\x51" * 32)
 LEARNERS = [KeyPair.from_seed(bytes([0x60 + i]) * 32) for i in range(12)]
@@ -31,8 +31,8 @@ def profiles(n: int = 8, seed: int = 3, dim: int = DIM) -> list[LearnerProfile]:
 
 def as_on_chain(p: LearnerProfile) -> LearnerProfile:
     """The profile the chain sees after register_payload/join_payload rounding."""
-    from fml.chain_client import join_payload, register_payload
-    from ledger.txtypes.fml_codec import profile_from_state
+    from pocnet.fml.chain_client import join_payload, register_payload
+    from pocnet.ledger.txtypes.fml_codec import profile_from_state
     return profile_from_state(p.address, register_payload(p), join_payload(1, p.embedding)["embedding"])
 
 
@@ -59,8 +59,8 @@ class LocalChain:
     """A genesis state plus a block applier: the pure state machine with no node around it."""
 
     def __init__(self, chain_id: str = "fml-test", balance: int = 10**12, game_params: dict | None = None) -> None:
-        from ledger.genesis import Genesis, ValidatorInfo
-        from ledger.state_machine import genesis_state
+        from pocnet.ledger.genesis import Genesis, ValidatorInfo
+        from pocnet.ledger.state_machine import genesis_state
         self.chain_id = chain_id
         self.genesis = Genesis(chain_id, 0, (ValidatorInfo("v0", MSP.address, "http://127.0.0.1:1"),),
                                {MSP.address: balance}, game_params=game_params or {})
@@ -70,27 +70,27 @@ class LocalChain:
 
     def tx(self, key: KeyPair, tx_type: str, payload: dict):
         """A signed tx with the sender's next nonce (the nonce is consumed even if the tx fails later)."""
-        from ledger.tx import sign_tx
+        from pocnet.ledger.tx import sign_tx
         n = self.nonces.get(key.address, 0)
         self.nonces[key.address] = n + 1
         return sign_tx(key, self.chain_id, tx_type, n, payload)
 
     def ctx(self, height: int | None = None, prev_hash: str | None = None):
-        from ledger.state_machine import BlockContext
+        from pocnet.ledger.state_machine import BlockContext
         h = self.height + 1 if height is None else height
         return BlockContext(self.chain_id, h, prev_hash or f"{h:064x}", 1000 * h, MSP.address)
 
     def block(self, txs: list, prev_hash: str | None = None) -> None:
-        from ledger.state_machine import apply_block
+        from pocnet.ledger.state_machine import apply_block
         view = apply_block(self.state, txs, self.ctx(prev_hash=prev_hash))
         self.state.apply_writes(view.writes)
         self.height += 1
 
     def refuse(self, key: KeyPair, tx_type: str, payload: dict):
         """Apply one tx on a throwaway view; return the TxRejected (fails the test if it applies)."""
-        from ledger.errors import TxRejected
-        from ledger.state_machine import apply_tx
-        from ledger.tx import sign_tx
+        from pocnet.ledger.errors import TxRejected
+        from pocnet.ledger.state_machine import apply_tx
+        from pocnet.ledger.tx import sign_tx
         n = self.nonces.get(key.address, 0)
         tx = sign_tx(key, self.chain_id, tx_type, n, payload)
         view = self.state.view()

@@ -4,12 +4,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from fml.chain_client import join_payload, open_round_payload, register_payload, report_payloads, round_payload, tokens
-from games.params import GameParams
-from games.round import RoundPlan
-from ledger.tx import sign_tx
-from node.node import Node
-from node.setup_home import init_cluster_home
+from pocnet.fml.chain_client import join_payload, open_round_payload, register_payload, report_payloads, round_payload, tokens
+from pocnet.games.params import GameParams
+from pocnet.games.round import RoundPlan
+from pocnet.ledger.tx import sign_tx
+from pocnet.node.node import Node
+from pocnet.node.setup_home import init_cluster_home
 from tests.fmlchain.fmlchain_support import DIM, LEARNERS, MSP, as_on_chain, honest_reports, key_of, profiles
 
 CHAIN = "fml-api-test"

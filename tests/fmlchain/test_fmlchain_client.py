@@ -1,11 +1,11 @@
 """Payload builders of fml.chain_client: units, rounding, chunking, float-free genesis params."""
-from fml.chain_client import (genesis_game_params, join_payload, open_round_payload, register_payload,
+from pocnet.fml.chain_client import (genesis_game_params, join_payload, open_round_payload, register_payload,
                               report_payloads, tokens)
-from games.params import GameParams
-from games.profile import LearnerProfile
-from games.round import MemberReport
-from ledger.encoding import canonical_json
-from ledger.txtypes import fml_codec as fc
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.round import MemberReport
+from pocnet.ledger.encoding import canonical_json
+from pocnet.ledger.txtypes import fml_codec as fc
 from tests.fmlchain.fmlchain_support import LocalChain
 
 

@@ -3,9 +3,9 @@ import time
 
 import pytest
 
-from fml.chain_client import (FmlChainClient, join_payload, open_round_payload, register_payload, report_payloads,
+from pocnet.fml.chain_client import (FmlChainClient, join_payload, open_round_payload, register_payload, report_payloads,
                               round_payload)
-from games.params import GameParams
+from pocnet.games.params import GameParams
 from tests.cluster_helpers import Cluster
 from tests.fmlchain.fmlchain_support import DIM, LEARNERS, as_on_chain, honest_reports, key_of, profiles
 from tests.proc_helpers import wait_until

@@ -2,16 +2,16 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fml.chain_client import (join_payload, open_round_payload, register_payload, report_payloads, round_payload,
+from pocnet.fml.chain_client import (join_payload, open_round_payload, register_payload, report_payloads, round_payload,
                               tokens)
-from games.params import GameParams
-from games.round import MemberReport, RoundPlan
-from ledger.encoding import EncodingError, canonical_json
-from ledger.errors import TxRejected
-from ledger.state_machine import check_payload
-from ledger.tx import Tx, parse_tx, sign_tx
-from ledger.txtypes import fml_codec as fc
-from ledger.txtypes.fml import cap_payouts
+from pocnet.games.params import GameParams
+from pocnet.games.round import MemberReport, RoundPlan
+from pocnet.ledger.encoding import EncodingError, canonical_json
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.state_machine import check_payload
+from pocnet.ledger.tx import Tx, parse_tx, sign_tx
+from pocnet.ledger.txtypes import fml_codec as fc
+from pocnet.ledger.txtypes.fml import cap_payouts
 from tests.fmlchain.fmlchain_support import (DIM, LEARNERS, MSP, LocalChain, as_on_chain, honest_reports, key_of,
                                              profiles)
 
@@ -183,7 +183,7 @@ def test_report_and_close_round_refusals():
 
 
 def test_failed_tx_in_a_block_invalidates_it_and_leaves_state_untouched():
-    from ledger.state_machine import BlockInvalid, apply_block
+    from pocnet.ledger.state_machine import BlockInvalid, apply_block
     c, profs = registered(3)
     root = c.state.root
     bad = c.tx(LEARNERS[5], "fml_join", join_payload(1, profs[0].embedding))  # not registered
@@ -350,7 +350,7 @@ def _planned_base():
     if not _BASE:
         c, profs, plan = planned(6)
         _BASE.update(items=dict(c.state.all_items()), nonces=dict(c.nonces), height=c.height, profs=profs, plan=plan)
-    from ledger.state import State
+    from pocnet.ledger.state import State
     c = LocalChain()
     c.state = State(_BASE["items"])
     c.nonces, c.height = dict(_BASE["nonces"]), _BASE["height"]
@@ -388,7 +388,7 @@ def test_settling_after_a_restart_gives_the_same_state():
     """A peer that reloads state from storage (sorted-key JSON) mid-round settles identically."""
     import json
 
-    from ledger.state import State
+    from pocnet.ledger.state import State
     a, profs, plan = planned(8)
     report_all(a, plan, profs)
     b = LocalChain()

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from fml.data import Dataset
-from fml.driver import RunConfig, run
-from fml.onchain import OnChainCoordinator
-from games.params import GameParams
+from pocnet.fml.data import Dataset
+from pocnet.fml.driver import RunConfig, run
+from pocnet.fml.onchain import OnChainCoordinator
+from pocnet.games.params import GameParams
 from tests.cluster_helpers import Cluster
 
 pytestmark = pytest.mark.slow
@@ -50,9 +50,9 @@ def test_simulate_on_chain_cli(tmp_path, port_block, monkeypatch):
 
     from typer.testing import CliRunner
 
-    import fml.data
-    from fml.cli import app
-    monkeypatch.setattr(fml.data, "load_dataset", lambda name, limit=None: toy_data())
+    from pocnet.fml import data as fml_data
+    from pocnet.fml.cli import app
+    monkeypatch.setattr(fml_data, "load_dataset", lambda name, limit=None: toy_data())
     out = tmp_path / "rep"
     res = CliRunner().invoke(app, ["simulate", "--on-chain", "--learners", "6", "--coalitions", "2", "--rounds", "2",
                                    "--seeds", "0", "--schemes", "gfml", "--misbehaviour", "0,0.5",

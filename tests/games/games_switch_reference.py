@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from games.coalition import (
+from pocnet.games.coalition import (
     OUT,
     FormationArrays,
     _aggregates,

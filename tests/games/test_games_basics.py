@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from games.cost import (
+from pocnet.games.cost import (
     completion_time,
     computation_time,
     cycles_per_round,
@@ -11,8 +11,8 @@ from games.cost import (
     energy_cost,
     transmission_time,
 )
-from games.params import GameParams
-from games.quantize import dequantize, quantize
+from pocnet.games.params import GameParams
+from pocnet.games.quantize import dequantize, quantize
 
 P = GameParams()
 

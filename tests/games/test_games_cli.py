@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import games
-from games.cli import app
+from pocnet import games
+from pocnet.games.cli import app
 
 EXAMPLES = Path(games.__file__).parent / "examples"
 runner = CliRunner()

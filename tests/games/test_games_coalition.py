@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from games.coalition import (
+from pocnet.games.coalition import (
     form_coalitions,
     is_nash_stable,
     prepare_formation,
@@ -17,12 +17,12 @@ from games.coalition import (
     self_feasible,
     stability_violations,
 )
-from games.cost import cycles_per_round, transmission_time
-from games.params import GameParams
-from games.profile import LearnerProfile
-from games.reputation import similarity
-from games.scenario import synthetic_learners
-from games.stackelberg import Follower, follower_best_response, learner_utility
+from pocnet.games.cost import cycles_per_round, transmission_time
+from pocnet.games.params import GameParams
+from pocnet.games.profile import LearnerProfile
+from pocnet.games.reputation import similarity
+from pocnet.games.scenario import synthetic_learners
+from pocnet.games.stackelberg import Follower, follower_best_response, learner_utility
 
 # wide draws so that some learners cannot meet some deadlines and some sit out
 WIDE = GameParams(tolerated_time_range_s=(1.5, 15.0), rate_range_bps=(1e6, 10e6))

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from games.params import GameParams
-from games.reputation import (
+from pocnet.games.params import GameParams
+from pocnet.games.reputation import (
     ReputationHistory,
     coalition_reputation,
     contributions,

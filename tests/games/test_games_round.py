@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from games import (
+from pocnet.games import (
     GameParams,
     LearnerProfile,
     MemberReport,
@@ -14,10 +14,10 @@ from games import (
     quantize,
     settle_round,
 )
-from games.coalition import is_nash_stable
-from games.reputation import contributions, overall_reputation, reputation_fn, reputation_matrix
-from games.scenario import synthetic_learners
-from games.stackelberg import KKTCase
+from pocnet.games.coalition import is_nash_stable
+from pocnet.games.reputation import contributions, overall_reputation, reputation_fn, reputation_matrix
+from pocnet.games.scenario import synthetic_learners
+from pocnet.games.stackelberg import KKTCase
 
 P = GameParams()
 LEARNERS = synthetic_learners(40, 11, P, data_range=(200, 3000))

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from games.params import GameParams
-from games.stackelberg import (
+from pocnet.games.params import GameParams
+from pocnet.games.stackelberg import (
     Follower,
     KKTCase,
     follower_best_response,

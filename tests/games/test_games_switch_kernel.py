@@ -10,11 +10,11 @@ from games_switch_reference import reference_form_coalitions, reference_run_swit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from games.coalition import _initial_assignment, form_coalitions, prepare_formation, random_groups, run_switch_rule
-from games.coalition import select_heads, stability_violations
-from games.params import GameParams
-from games.round import MemberReport, formation_inputs, plan_round, settle_round
-from games.scenario import synthetic_learners
+from pocnet.games.coalition import _initial_assignment, form_coalitions, prepare_formation, random_groups, run_switch_rule
+from pocnet.games.coalition import select_heads, stability_violations
+from pocnet.games.params import GameParams
+from pocnet.games.round import MemberReport, formation_inputs, plan_round, settle_round
+from pocnet.games.scenario import synthetic_learners
 
 WIDE = GameParams(tolerated_time_range_s=(1.5, 15.0), rate_range_bps=(1e6, 10e6))
 
@@ -118,7 +118,7 @@ def test_kernel_matches_reference_on_bench_scenarios(scenario, n, k):
 def test_exact_ties_go_to_the_first_coalition_in_head_order():
     """Identical learners starting out: every coalition offers bit-identical utilities, so the
     first learner joins the first head's coalition (np.argmax's first maximum), and so on."""
-    from games.profile import LearnerProfile
+    from pocnet.games.profile import LearnerProfile
 
     p = GameParams()
     base = dict(data_size=800, kappa=p.kappa, f_min=2e8, f_max=2e9, rate=8e6, tolerated_time=20.0,
@@ -141,12 +141,12 @@ def test_compiled_code_has_no_fused_or_fast_math():
 
     import numba
 
-    from games import switch_kernel as sk
+    from pocnet.games import switch_kernel as sk
 
     fresh = numba.njit(cache=False, fastmath=False, error_model="numpy")(sk.switch_rule_kernel.py_func)
     learners, heads, rep, initial, inc = _random_case(20, 3, 1, (50, 400))
     fa = prepare_formation(learners, heads, rep, WIDE, inc)
-    import games.coalition as gc
+    import pocnet.games.coalition as gc
 
     saved = gc.switch_rule_kernel
     try:

@@ -1,8 +1,8 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from ledger.encoding import EncodingError, canonical_json, loads_strict
-from ledger.merkle import merkle_root
+from pocnet.ledger.encoding import EncodingError, canonical_json, loads_strict
+from pocnet.ledger.merkle import merkle_root
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-2**63, max_value=2**63) | st.text(max_size=8),

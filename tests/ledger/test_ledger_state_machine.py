@@ -1,11 +1,11 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ledger.errors import TxRejected
-from ledger.genesis import Genesis, ValidatorInfo
-from ledger.keys import KeyPair
-from ledger.state_machine import BlockContext, BlockInvalid, apply_block, genesis_state, select_txs
-from ledger.tx import parse_tx, sign_tx
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.genesis import Genesis, ValidatorInfo
+from pocnet.ledger.keys import KeyPair
+from pocnet.ledger.state_machine import BlockContext, BlockInvalid, apply_block, genesis_state, select_txs
+from pocnet.ledger.tx import parse_tx, sign_tx
 
 KEYS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(4)]
 CHAIN = "test-chain"
@@ -46,14 +46,14 @@ def test_bad_transfer_payloads_name_the_field(payload, field):
     tx = sign_tx(KEYS[0], CHAIN, "transfer", 0, payload)
     view = s.view()
     with pytest.raises(TxRejected) as e:
-        from ledger.state_machine import apply_tx
+        from pocnet.ledger.state_machine import apply_tx
         apply_tx(view, tx, ctx())
     assert e.value.field == field
     assert view.writes == {}
 
 
 def test_insufficient_balance_and_nonce_errors():
-    from ledger.state_machine import apply_tx
+    from pocnet.ledger.state_machine import apply_tx
     s = genesis_state(make_genesis())
     view = s.view()
     with pytest.raises(TxRejected, match="insufficient balance"):
@@ -67,7 +67,7 @@ def test_insufficient_balance_and_nonce_errors():
 
 def test_failed_tx_leaves_no_partial_write():
     """The recipient overflow check fails *after* the sender was debited: nothing may stick."""
-    from ledger.state_machine import apply_tx
+    from pocnet.ledger.state_machine import apply_tx
     s = genesis_state(make_genesis({KEYS[0].address: 10, KEYS[1].address: 2**63 - 1}))
     view = s.view()
     with pytest.raises(TxRejected, match="overflow"):
@@ -101,7 +101,7 @@ def test_task_is_queued_with_sequence():
     ({"work": 1, "demand": [1]}, "payload.deadline_ms"),
 ])
 def test_bad_task_payloads(payload, field):
-    from ledger.state_machine import check_payload
+    from pocnet.ledger.state_machine import check_payload
     with pytest.raises(TxRejected) as e:
         check_payload(sign_tx(KEYS[0], CHAIN, "task", 0, payload))
     assert e.value.field == field

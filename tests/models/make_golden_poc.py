@@ -6,9 +6,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from models.poc import PocProvider, PocTask, compute_ranking
-from models.quant import weights_sha256
-from models.scenario import generate_scenario
+from pocnet.models.poc import PocProvider, PocTask, compute_ranking
+from pocnet.models.quant import weights_sha256
+from pocnet.models.scenario import generate_scenario
 
 
 def case(seed: int, n: int, m: int, prev_hash: str) -> dict:

@@ -9,11 +9,11 @@ from typing import Sequence
 
 import numpy as np
 
-from models.features import (FEAT_CLIP, LOOKAHEAD, N_PAIR_FEATS, ONE, TIME_SCALE, graph_with_self_loops,
+from pocnet.models.features import (FEAT_CLIP, LOOKAHEAD, N_PAIR_FEATS, ONE, TIME_SCALE, graph_with_self_loops,
                              provider_sequences, relative_capacity, task_features)
-from models.objective import initial_free, proc_times
-from models.quant import QuantStudent
-from models.scenario import Scenario
+from pocnet.models.objective import initial_free, proc_times
+from pocnet.models.quant import QuantStudent
+from pocnet.models.scenario import Scenario
 
 
 def _lin(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, f: int) -> np.ndarray:

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from models.cli import app
-from models.objective import total_latency
-from models.scenario import load_scenario
+from pocnet.models.cli import app
+from pocnet.models.objective import total_latency
+from pocnet.models.scenario import load_scenario
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "models" / "examples" / "scenario_small.json"
 runner = CliRunner()

@@ -4,9 +4,9 @@ import math
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from models.objective import (batch_total_latency, completion_times, diversity_score, one_hot,
+from pocnet.models.objective import (batch_total_latency, completion_times, diversity_score, one_hot,
                               total_latency)
-from models.scenario import generate_scenario, scenario_from_chain
+from pocnet.models.scenario import generate_scenario, scenario_from_chain
 
 
 def _scn():

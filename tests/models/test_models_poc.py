@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from models.poc import MAX_TASKS, PocProvider, PocTask, compute_ranking, tie_key
-from models.quant import load_quant, weights_sha256
+from pocnet.models.poc import MAX_TASKS, PocProvider, PocTask, compute_ranking, tie_key
+from pocnet.models.quant import load_quant, weights_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden_poc.json"
 
 
 def make_inputs(seed: int, n: int = 20, m: int = 5):
-    from models.scenario import generate_scenario
+    from pocnet.models.scenario import generate_scenario
     s = generate_scenario(seed, n, m)
     tasks = [PocTask(s.task_ids[i], int(s.work[i]), tuple(int(x) for x in s.demand[i]), int(s.arrival[i]),
                      int(s.deadline[i])) for i in range(s.n_tasks)]
@@ -83,7 +83,7 @@ def test_rejects_bad_reputation_and_duplicates():
 def test_consensus_path_imports_no_float_libraries():
     code = ("import sys; from models.poc import compute_ranking, PocTask, PocProvider;"
             "r = compute_ranking([PocTask('t', 5, (1, 2, 3), 0, 9)], [PocProvider('p', 1, 0, (1,), 10**6)], 'h');"
-            "bad = [m for m in ('torch', 'dgl', 'deap', 'models.net', 'models.dgl_compat') if m in sys.modules];"
+            "bad = [m for m in ('torch', 'dgl', 'deap', 'pocnet.models.net', 'pocnet.models.dgl_compat') if m in sys.modules];"
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})

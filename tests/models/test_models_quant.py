@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.export import export_student, sigmoid_lut
-from models.features import ONE
-from models.net import allocate_float, load_net, param_count
-from models.quant import allocate_int_logits, load_quant, quant_to_dict
-from models.scenario import generate_scenario
+from pocnet.models.export import export_student, sigmoid_lut
+from pocnet.models.features import ONE
+from pocnet.models.net import allocate_float, load_net, param_count
+from pocnet.models.quant import allocate_int_logits, load_quant, quant_to_dict
+from pocnet.models.scenario import generate_scenario
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "weights"
 

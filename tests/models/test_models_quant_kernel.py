@@ -6,12 +6,12 @@ import numba
 from hypothesis import HealthCheck, given, settings, strategies as st
 from models_quant_reference import allocate_int_logits_ref, pair_features_ref
 
-from models import quant_kernel as qk
-from models.features import (FEAT_CLIP, LOOK_MS, ONE, TIME_SCALE, WORK_SCALE, graph_with_self_loops, pair_features,
+from pocnet.models import quant_kernel as qk
+from pocnet.models.features import (FEAT_CLIP, LOOK_MS, ONE, TIME_SCALE, WORK_SCALE, graph_with_self_loops, pair_features,
                              relative_capacity, task_features)
-from models.objective import initial_free, proc_times
-from models.quant import allocate_int, allocate_int_logits, load_quant, warm_up
-from models.scenario import (DEMAND_MAX, SIM_DEN, SIM_NUM, TIME_WINDOW_MS, VALUE_LIMIT, generate_scenario,
+from pocnet.models.objective import initial_free, proc_times
+from pocnet.models.quant import allocate_int, allocate_int_logits, load_quant, warm_up
+from pocnet.models.scenario import (DEMAND_MAX, SIM_DEN, SIM_NUM, TIME_WINDOW_MS, VALUE_LIMIT, generate_scenario,
                              scenario_from_chain)
 
 BIG = VALUE_LIMIT - 1
@@ -139,8 +139,8 @@ def test_empty_and_warm_up():
 
 
 def test_task_sort_key_fast_path_matches_generic():
-    from models.poc import PocTask
-    from models.scenario import task_sort_key
+    from pocnet.models.poc import PocTask
+    from pocnet.models.scenario import task_sort_key
 
     class ItemRecord:  # not a dict, no attributes: item access only (generic path)
         def __init__(self, d):

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.scenario import (HISTORY_LEN, Scenario, generate_scenario, load_scenario, save_scenario,
+from pocnet.models.scenario import (HISTORY_LEN, Scenario, generate_scenario, load_scenario, save_scenario,
                              scenario_from_chain, scenario_from_dict, scenario_to_dict, task_graph_edges)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "models" / "examples" / "scenario_small.json"

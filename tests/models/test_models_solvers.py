@@ -4,9 +4,9 @@ import itertools
 import numpy as np
 import pytest
 
-from models.objective import total_latency
-from models.scenario import generate_scenario
-from models.solvers import GAConfig, exact_solve, ga_solve, greedy_eft, local_search
+from pocnet.models.objective import total_latency
+from pocnet.models.scenario import generate_scenario
+from pocnet.models.solvers import GAConfig, exact_solve, ga_solve, greedy_eft, local_search
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -43,7 +43,7 @@ def test_greedy_picks_earliest_finish():
     s = generate_scenario(3, 12, 4)
     a = greedy_eft(s)
     # each single-task change made at the greedy's decision point cannot finish that task earlier
-    from models.objective import completion_times, initial_free, proc_times
+    from pocnet.models.objective import completion_times, initial_free, proc_times
     c = completion_times(s, a)
     free = initial_free(s).copy()
     proc = proc_times(s)
@@ -60,15 +60,15 @@ def test_local_search_never_worse():
 
 
 def test_lookahead_greedy_valid():
-    from models.solvers import lookahead_greedy
+    from pocnet.models.solvers import lookahead_greedy
     s = generate_scenario(12, 25, 5)
     a = lookahead_greedy(s)
     assert a.tolist() == lookahead_greedy(s).tolist() and a.min() >= 0 and a.max() < 5
 
 
 def test_suffix_scenario_continues_the_queue():
-    from models.objective import completion_times
-    from models.train import suffix_scenario
+    from pocnet.models.objective import completion_times
+    from pocnet.models.train import suffix_scenario
     s = generate_scenario(21, 30, 4)
     a = ga_solve(s, seed=0, cfg=GAConfig(pop_size=8, generations=3))
     for cut in (1, 10, 29):

@@ -5,10 +5,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.keys import KeyPair
-from ledger.tx import sign_tx
-from node.node import Node
-from node.setup_home import FAUCET_FILE, init_cluster_home
+from pocnet.ledger.keys import KeyPair
+from pocnet.ledger.tx import sign_tx
+from pocnet.node.node import Node
+from pocnet.node.setup_home import FAUCET_FILE, init_cluster_home
 
 ALICE = KeyPair.from_seed(b"\x07" * 32)
 BOB = KeyPair.from_seed(b"\x08" * 32)
@@ -48,7 +48,7 @@ def test_transfer_commits_and_is_queryable(peer):
                                                            "pending_nonce": 1}
     assert c.get(f"/accounts/{BOB.address}").json()["balance"] == 10
     blk = c.get(f"/blocks/{info['height']}").json()
-    assert t.hash in [__import__("ledger.tx", fromlist=["x"]).compute_tx_hash(d) for d in blk["txs"]]
+    assert t.hash in [__import__("pocnet.ledger.tx", fromlist=["x"]).compute_tx_hash(d) for d in blk["txs"]]
     assert set(blk["header"]) >= {"height", "prev_hash", "tx_root", "state_root", "proposer", "timestamp_ms"}
     assert blk["commit"]["block_hash"] == blk["hash"]
     latest = c.get("/blocks/latest").json()

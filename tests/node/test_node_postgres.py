@@ -13,10 +13,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.keys import KeyPair
-from ledger.tx import sign_tx
-from node.node import Node
-from node.setup_home import FAUCET_FILE, init_cluster_home
+from pocnet.ledger.keys import KeyPair
+from pocnet.ledger.tx import sign_tx
+from pocnet.node.node import Node
+from pocnet.node.setup_home import FAUCET_FILE, init_cluster_home
 from tests.conftest import free_port_block
 
 pytestmark = pytest.mark.slow

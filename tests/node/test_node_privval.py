@@ -1,5 +1,5 @@
 """Double-sign protection state survives restarts and resets per height."""
-from node.privval import PrivValState
+from pocnet.node.privval import PrivValState
 
 
 def test_privval_persists_signed_votes_and_lock(tmp_path):

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from ledger.keys import KeyPair
-from node.client import PeerClient
-from node.setup_home import FAUCET_FILE, init_cluster_home
+from pocnet.ledger.keys import KeyPair
+from pocnet.node.client import PeerClient
+from pocnet.node.setup_home import FAUCET_FILE, init_cluster_home
 from tests.proc_helpers import ROOT, kill9, start_peer, stop, wait_http, wait_until
 
 pytestmark = pytest.mark.slow
@@ -49,7 +49,7 @@ def test_kill9_and_restart_resumes_same_chain(tmp_path, port_block):
 def test_cluster_up_stops_cleanly_and_resumes(tmp_path, port_block):
     base = port_block(1)
     home = tmp_path / "net"
-    cmd = [sys.executable, "-m", "node", "cluster", "up", "--peers", "1", "--home", str(home),
+    cmd = [sys.executable, "-m", "pocnet.node", "cluster", "up", "--peers", "1", "--home", str(home),
            "--base-port", str(base), "--fund", f"{'ab' * 32}:77"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{base}"

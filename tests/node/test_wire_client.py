@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.setup_home import FAUCET_FILE, init_cluster_home
+from pocnet.node.setup_home import FAUCET_FILE, init_cluster_home
 from tests.proc_helpers import start_peer, stop, wait_http
 
 pytestmark = pytest.mark.slow

@@ -3,12 +3,12 @@ import json
 
 import pytest
 
-from consensus.poc_selector import PocSelector, poc_inputs, weighted_order
-from ledger.errors import TxRejected
-from ledger.genesis import Genesis, ValidatorInfo
-from ledger.keys import KeyPair
-from ledger.state_machine import BlockContext, apply_block, apply_tx, genesis_state
-from ledger.tx import sign_tx
+from pocnet.consensus.poc_selector import PocSelector, poc_inputs, weighted_order
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.genesis import Genesis, ValidatorInfo
+from pocnet.ledger.keys import KeyPair
+from pocnet.ledger.state_machine import BlockContext, apply_block, apply_tx, genesis_state
+from pocnet.ledger.tx import sign_tx
 
 VALS = [KeyPair.from_seed(bytes([40 + i]) * 32) for i in range(4)]
 USER = KeyPair.from_seed(b"\x33" * 32)
@@ -91,8 +91,8 @@ def test_provider_update_only_for_validators():
 
 
 def test_peer_refuses_weights_that_differ_from_genesis(tmp_path):
-    from node.node import Node
-    from node.setup_home import init_cluster_home
+    from pocnet.node.node import Node
+    from pocnet.node.setup_home import init_cluster_home
     init_cluster_home(tmp_path, 1, 29990, [], chain_id="w")
     g = json.loads((tmp_path / "peer0" / "genesis.json").read_text())
     assert len(g["poc_weights_sha256"]) == 64
