@@ -10,6 +10,7 @@ from pocnet.ledger.encoding import canonical_json, sha256_hex
 from pocnet.ledger.keys import parse_public_key
 
 MAX_AMOUNT = 2**63 - 1
+DEFAULT_CHAIN_PREFIX = "pocnet"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ class Genesis:
                 "balances": dict(sorted(self.balances.items())),
                 "consensus": self.consensus, "game_params": self.game_params,
                 "poc_weights_sha256": self.poc_weights_sha256}
+
+    def derived_chain_id(self, prefix: str = DEFAULT_CHAIN_PREFIX) -> str:
+        """``PREFIX-<12 hex>``: the hash of this genesis with an empty chain id. Keys and the
+        genesis time make it unique per network, so a tx signed for one default network
+        cannot be replayed on another (signatures cover the chain id)."""
+        blank = dict(self.to_dict(), chain_id="")
+        return f"{prefix}-{sha256_hex(canonical_json(blank))[:12]}"
 
     @property
     def hash(self) -> str:

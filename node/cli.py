@@ -67,7 +67,7 @@ def keys_show(path: Path) -> None:
 def genesis_new(home: Path = typer.Option(..., help="cluster home directory"),
                 peers: int = typer.Option(1, min=1, max=64),
                 base_port: int = typer.Option(26650),
-                chain_id: str = typer.Option("pocnet-local"),
+                chain_id: Optional[str] = typer.Option(None, help="default: pocnet-<12 hex> derived from the genesis"),
                 fund: list[str] = typer.Option([], help="ADDRESS:AMOUNT credited in genesis (repeatable)"),
                 url_template: str = typer.Option("http://127.0.0.1:{port}",
                                                  help="how peers reach peer i: {i}, {name}, {port} substituted"),
@@ -123,7 +123,7 @@ def cluster_up_cmd(peers: int = typer.Option(4, min=1, max=32),
                    home: Path = typer.Option(Path("localnet")),
                    base_port: int = typer.Option(26650),
                    fund: list[str] = typer.Option([], help="ADDRESS:AMOUNT credited in genesis (repeatable)"),
-                   chain_id: str = typer.Option("pocnet-local")) -> None:
+                   chain_id: Optional[str] = typer.Option(None, help="default: pocnet-<12 hex> derived from the genesis")) -> None:
     """Start N peers on 127.0.0.1:BASE_PORT.. in the foreground; Ctrl-C stops them all."""
     from pocnet.node.cluster import cluster_up
     from pocnet.node.setup_home import parse_fund

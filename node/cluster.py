@@ -39,7 +39,7 @@ def wait_healthy(urls: list[str], timeout_s: float = 60.0, stop=lambda: False) -
 
 
 def cluster_up(home: Path, peers: int, base_port: int, funds: list[tuple[str, int]],
-               chain_id: str = "pocnet-local", echo=print) -> int:  # noqa: ANN001
+               chain_id: str | None = None, echo=print) -> int:  # noqa: ANN001
     home = Path(home)
     genesis = init_cluster_home(home, peers, base_port, funds, chain_id=chain_id)
     homes = peer_homes(home, peers, base_port)
@@ -98,7 +98,7 @@ class LocalCluster:
     127.0.0.1, waits until all answer, and stops them (SIGTERM, then SIGKILL) on exit.
     """
 
-    def __init__(self, home: Path, peers: int = 4, base_port: int = 27650, chain_id: str = "pocnet-local",
+    def __init__(self, home: Path, peers: int = 4, base_port: int = 27650, chain_id: str | None = None,
                  consensus: dict | None = None, funds: list[tuple[str, int]] | None = None,
                  log_level: str = "WARNING") -> None:
         self.home, self.peers, self.base_port = Path(home), peers, base_port

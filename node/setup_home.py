@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pocnet.ledger.genesis import Genesis, ValidatorInfo
@@ -50,10 +50,13 @@ def peer_homes(home: Path, peers: int, base_port: int,
 
 
 def init_cluster_home(home: Path, peers: int, base_port: int, funds: list[tuple[str, int]],
-                      chain_id: str = "pocnet-local", capacities: list[int] | None = None,
+                      chain_id: str | None = None, capacities: list[int] | None = None,
                       poc_weights_sha256: str | None = None, game_params: dict | None = None,
                       consensus: dict | None = None, url_template: str = LOCAL_URL_TEMPLATE) -> Genesis:
-    """Create keys, configs and genesis if absent; return the genesis in force."""
+    """Create keys, configs and genesis if absent; return the genesis in force.
+
+    Without an explicit ``chain_id`` the chain id is derived from the genesis itself
+    (``pocnet-<12 hex>``, see Genesis.derived_chain_id): two default networks never share one."""
     home = Path(home)
     genesis_path = home / GENESIS_FILE
     if genesis_path.exists():
@@ -79,8 +82,10 @@ def init_cluster_home(home: Path, peers: int, base_port: int, funds: list[tuple[
     if poc_weights_sha256 is None:  # default: the student shipped with this code
         from pocnet.models.quant import DEFAULT_WEIGHTS, weights_sha256
         poc_weights_sha256 = weights_sha256() if DEFAULT_WEIGHTS.exists() else ""
-    genesis = Genesis(chain_id, int(time.time() * 1000), tuple(validators), balances,
+    genesis = Genesis(chain_id or "", int(time.time() * 1000), tuple(validators), balances,
                       dict(consensus or DEFAULT_CONSENSUS), dict(game_params or {}), poc_weights_sha256)
+    if not chain_id:
+        genesis = replace(genesis, chain_id=genesis.derived_chain_id())
     genesis.check()
     genesis.save(genesis_path)
     for p in peer_homes(home, peers, base_port):
