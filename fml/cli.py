@@ -19,12 +19,29 @@ def _main() -> None:
     """FML workload: Per-FedAvg learners, coalition games, baselines."""
 
 
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x.strip()]
+def _numbers(text: str, kind: type, option: str) -> list:
+    """Comma-separated numbers of one kind; a bad item is a usage error naming the option."""
+    out = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        try:
+            value = kind(item)
+        except ValueError:
+            raise typer.BadParameter(f"{item!r} is not {'an integer' if kind is int else 'a number'} "
+                                     f"(expected a comma-separated list, e.g. 0,1,2)", param_hint=option) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise typer.BadParameter(f"{item!r} is not a finite number", param_hint=option)
+        out.append(value)
+    return out
 
 
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
+def _floats(text: str, option: str = "--misbehaviour") -> list[float]:
+    return _numbers(text, float, option)
+
+
+def _ints(text: str, option: str = "--seeds") -> list[int]:
+    return _numbers(text, int, option)
 
 
 def _clean(obj):
@@ -159,7 +176,9 @@ def simulate(
     if any(not 0 <= r <= 1 for r in rates):
         raise typer.BadParameter("rates must be in [0, 1]", param_hint="--misbehaviour")
     seed_list = _ints(seeds) or [0]
-    sweep_list = _ints(sweep_seeds) or seed_list[:1]
+    sweep_list = _ints(sweep_seeds, "--sweep-seeds") or seed_list[:1]
+    users_list, coalitions_list = _ints(users_sweep, "--users-sweep"), _ints(coalitions_sweep, "--coalitions-sweep")
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after loading data
     try:
         data = load_dataset(dataset, limit=data_limit)
     except DataMissingError as exc:
@@ -184,7 +203,7 @@ def simulate(
                     cfg = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rate,
                                     lazy_iters=lazy_iters, blockchain=chain, learn=learn, disguise=disguise)
                     jobs.append(("misbehaviour", "gfml", seed, cfg))
-    for tag, values, field in (("users", _ints(users_sweep), "n_learners"), ("coalitions", _ints(coalitions_sweep), "n_coalitions")):
+    for tag, values, field in (("users", users_list, "n_learners"), ("coalitions", coalitions_list, "n_coalitions")):
         for v in values:
             for seed in sweep_list:
                 kw = dict(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=0.0, lazy_iters=lazy_iters, learn=learn)
@@ -251,8 +270,8 @@ def simulate(
         "misbehaviour": rates,
         "seeds": seed_list,
         "sweep_seeds": sweep_list,
-        "users_sweep": _ints(users_sweep),
-        "coalitions_sweep": _ints(coalitions_sweep),
+        "users_sweep": users_list,
+        "coalitions_sweep": coalitions_list,
         "lazy_iters": lazy_iters,
         "disguise": disguise,
         "per_fedavg": {"alpha": alpha, "beta": beta, "delta": learn.delta, "batch": batch, "personal_steps": learn.personal_steps},

@@ -140,7 +140,17 @@ def allocate(scenario: Path = typer.Option(..., help="scenario JSON file"),
     from pocnet.models.scenario import load_scenario
     from pocnet.models.solvers import solve
 
-    scn = load_scenario(scenario)
+    if solver not in ("ga", "teacher", "student", "greedy", "exact"):
+        raise typer.BadParameter(f"unknown solver {solver!r}; choose ga|teacher|student|greedy|exact",
+                                 param_hint="--solver")
+    try:
+        scn = load_scenario(scenario)
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {scenario}: {exc.strerror or exc}", param_hint="--scenario") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise typer.BadParameter(f"{scenario} is not a scenario file ({what}; see docs/models.md)",
+                                 param_hint="--scenario") from None
     t0 = time.perf_counter()
     extra: dict = {}
     if solver == "student":

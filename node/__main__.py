@@ -1,3 +1,3 @@
-from pocnet.node.cli import app
+from pocnet.node.cli import console_main
 
-app(prog_name="pocnet")
+console_main()

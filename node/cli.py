@@ -10,9 +10,10 @@ from typing import Optional
 import typer
 
 from pocnet.ledger.keys import KeyPair
+from pocnet.node.cli_errors import CliError, UsageFailure, run_cli
 
 app = typer.Typer(help="pocnet: proof-of-contribution blockchain node for edge computing and FML.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 keys_app = typer.Typer(help="Ed25519 key files.", no_args_is_help=True)
 genesis_app = typer.Typer(help="Create chain homes and genesis files.", no_args_is_help=True)
 cluster_app = typer.Typer(help="Run a local multi-peer cluster.", no_args_is_help=True)
@@ -34,12 +35,34 @@ for _name, _module, _help in (("models", "pocnet.models.cli", "Proof-of-contribu
         if _module.split(".")[0] not in str(_exc):
             raise
 
-NODE_OPT = typer.Option("http://127.0.0.1:26650", "--node", help="peer URL")
+NODE_OPT = typer.Option("http://127.0.0.1:26650", "--node", envvar="POCNET_NODE", help="peer URL")
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="show the traceback of a failure "
+                                     "(also POCNET_DEBUG=1)")) -> None:
+    """pocnet: proof-of-contribution blockchain node for edge computing and FML."""
+    # --debug itself is read by run_cli (pocnet.node.cli_errors) before parsing.
 
 
 def _fail(msg: str) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(2)
+    raise UsageFailure(msg)
+
+
+def load_key(path: Path) -> KeyPair:
+    """A key file, or one clear error naming the file and what is wrong with it."""
+    try:
+        return KeyPair.load(path)
+    except FileNotFoundError:
+        raise UsageFailure(f"key file {path} does not exist (create one with `pocnet keys new --out {path}`)") from None
+    except IsADirectoryError:
+        raise UsageFailure(f"key file {path} is a directory") from None
+    except OSError as exc:
+        raise UsageFailure(f"cannot read key file {path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise UsageFailure(f"{path} is not a pocnet key file ({what}); expected "
+                           '{"address": hex, "private_key": hex 32-byte seed}') from None
 
 
 def _print(obj) -> None:  # noqa: ANN001
@@ -60,7 +83,7 @@ def keys_new(out: Path = typer.Option(..., help="key file to write"),
 @keys_app.command("show")
 def keys_show(path: Path) -> None:
     """Print the address of a key file."""
-    typer.echo(KeyPair.load(path).address)
+    typer.echo(load_key(path).address)
 
 
 @genesis_app.command("new")
@@ -176,16 +199,20 @@ def tx_raw(key: Path = typer.Option(...), tx_type: str = typer.Option(..., "--ty
 
 
 def _submit(node: str, key: Path, tx_type: str, payload: dict, wait: bool) -> None:
-    import httpx
+    from pocnet.node.client import TxRefused
     c = _client(node)
+    kp = load_key(key)
     try:
-        tx = c.sign_and_submit(KeyPair.load(key), tx_type, payload)
-        out = {"tx_hash": tx.hash}
-        if wait:
+        tx = c.sign_and_submit(kp, tx_type, payload)
+    except TxRefused as exc:
+        raise CliError(f"peer {node} refused the {tx_type}: {exc.describe()}") from None
+    out: dict = {"tx_hash": tx.hash}
+    if wait:
+        try:
             out = c.wait_committed(tx.hash)
-        _print(out)
-    except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
-        _fail(str(exc))
+        except TimeoutError as exc:
+            raise CliError(f"{exc} (it may still commit: `pocnet query tx {tx.hash}`)") from None
+    _print(out)
 
 
 @query_app.command("status")
@@ -213,9 +240,14 @@ def q_tasks(node: str = NODE_OPT) -> None:
     _print(_client(node)._get("/tasks"))
 
 
-def main() -> None:  # pragma: no cover
-    app(prog_name="pocnet")
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: errors become one line on stderr (see pocnet.node.cli_errors)."""
+    return run_cli(app, argv)
+
+
+def console_main() -> None:  # pragma: no cover - the ``pocnet`` console script
+    sys.exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console_main()

@@ -10,6 +10,21 @@ from pocnet.ledger.keys import KeyPair
 from pocnet.ledger.tx import Tx, sign_tx
 
 
+class TxRefused(RuntimeError):
+    """The peer answered a tx submission with a refusal (4xx/5xx and its error body)."""
+
+    def __init__(self, status: int, body: Any, text: str) -> None:
+        super().__init__(f"peer refused tx: {status} {text}")
+        self.status, self.body = status, body
+
+    def describe(self) -> str:
+        b = self.body
+        if isinstance(b, dict) and "error" in b:
+            field = f" ({b['field']})" if b.get("field") not in (None, "", "$") else ""
+            return f"{self.status} {b['error']}{field}: {b.get('reason', '')}"
+        return f"{self.status} {str(self.args[0])[len('peer refused tx: '):]}"
+
+
 class PeerClient:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
@@ -45,7 +60,11 @@ class PeerClient:
         tx = sign_tx(key, self.status()["chain_id"], tx_type, nonce, payload)
         r = self.submit(tx)
         if r.status_code != 202:
-            raise RuntimeError(f"peer refused tx: {r.status_code} {r.text}")
+            try:
+                body = r.json()
+            except ValueError:
+                body = None
+            raise TxRefused(r.status_code, body, r.text)
         return tx
 
     def wait_committed(self, tx_hash: str, timeout_s: float = 30.0) -> dict[str, Any]:

@@ -31,7 +31,10 @@ def parse_fund(spec: str) -> tuple[str, int]:
     addr, sep, amount = spec.partition(":")
     if not sep:
         raise ValueError(f"--fund {spec!r}: expected ADDRESS:AMOUNT")
-    parse_public_key(addr)
+    try:
+        parse_public_key(addr)
+    except ValueError as exc:
+        raise ValueError(f"--fund {spec!r}: ADDRESS {exc}") from None
     if not amount.isdigit() or int(amount) <= 0:
         raise ValueError(f"--fund {spec!r}: AMOUNT must be a positive integer")
     return addr, int(amount)
