@@ -58,15 +58,17 @@ class TimeoutConfig:
     """Per-step timeouts growing linearly with the round (base + delta × round).
 
     Linear growth is what gives liveness under an unknown message delay bound:
-    after GST some round's timeouts exceed the real delay.
+    after GST some round's timeouts exceed the real delay. No defaults here: a chain's
+    values come from its genesis (``pocnet.ledger.params.ConsensusParams.timeouts()``,
+    the one default table).
     """
 
-    propose_ms: int = 3000
-    propose_delta_ms: int = 500
-    prevote_ms: int = 1000
-    prevote_delta_ms: int = 500
-    precommit_ms: int = 1000
-    precommit_delta_ms: int = 500
+    propose_ms: int
+    propose_delta_ms: int
+    prevote_ms: int
+    prevote_delta_ms: int
+    precommit_ms: int
+    precommit_delta_ms: int
 
     def duration(self, kind: str, round: int) -> int:
         if kind == PROPOSE:

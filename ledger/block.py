@@ -9,6 +9,8 @@ from pocnet.ledger.keys import KeyPair, verify
 from pocnet.ledger.tx import Tx, tx_from_trusted_dict
 
 GENESIS_PREV_HASH = "0" * 64
+HEADER_FIELDS = ("chain_id", "height", "round", "prev_hash", "timestamp_ms", "proposer", "tx_root",
+                 "state_root", "poc_digest", "version")
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,14 @@ class Header:
     tx_root: str
     state_root: str
     poc_digest: str
+    version: int  # protocol version: selects the state-transition rules (ledger/versions.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {"chain_id": self.chain_id, "height": self.height, "round": self.round,
                 "prev_hash": self.prev_hash, "timestamp_ms": self.timestamp_ms,
                 "proposer": self.proposer, "tx_root": self.tx_root,
-                "state_root": self.state_root, "poc_digest": self.poc_digest}
+                "state_root": self.state_root, "poc_digest": self.poc_digest,
+                "version": self.version}
 
     @property
     def hash(self) -> str:
@@ -35,8 +39,7 @@ class Header:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Header":
-        return cls(**{k: d[k] for k in ("chain_id", "height", "round", "prev_hash", "timestamp_ms",
-                                          "proposer", "tx_root", "state_root", "poc_digest")})
+        return cls(**{k: d[k] for k in HEADER_FIELDS})
 
 
 def vote_signing_bytes(chain_id: str, kind: str, height: int, round_: int,

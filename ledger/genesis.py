@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pocnet.ledger.encoding import canonical_json, sha256_hex
 from pocnet.ledger.keys import parse_public_key
+from pocnet.ledger.params import ConsensusParams, ParamsError
+
+PROTOCOL_VERSION = 1  # version of the first block of a new chain (ledger/versions.py)
 
 MAX_AMOUNT = 2**63 - 1
 DEFAULT_CHAIN_PREFIX = "pocnet"
@@ -33,13 +37,32 @@ class Genesis:
     consensus: dict[str, int] = field(default_factory=dict)
     game_params: dict[str, Any] = field(default_factory=dict)
     poc_weights_sha256: str = ""
+    version: int = PROTOCOL_VERSION
+    # upgrade schedule: ((height, version), ...) ascending; blocks from `height` on carry `version`
+    upgrades: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"chain_id": self.chain_id, "genesis_time_ms": self.genesis_time_ms,
-                "validators": [v.to_dict() for v in self.validators],
-                "balances": dict(sorted(self.balances.items())),
-                "consensus": self.consensus, "game_params": self.game_params,
-                "poc_weights_sha256": self.poc_weights_sha256}
+        d = {"chain_id": self.chain_id, "genesis_time_ms": self.genesis_time_ms,
+             "validators": [v.to_dict() for v in self.validators],
+             "balances": dict(sorted(self.balances.items())),
+             "consensus": self.consensus, "game_params": self.game_params,
+             "poc_weights_sha256": self.poc_weights_sha256, "version": self.version}
+        if self.upgrades:
+            d["upgrades"] = [[h, v] for h, v in self.upgrades]
+        return d
+
+    @cached_property
+    def params(self) -> ConsensusParams:
+        """The validated consensus parameters (absent keys take the defaults)."""
+        return ConsensusParams.from_dict(self.consensus)
+
+    def version_at(self, height: int) -> int:
+        """Protocol version blocks at ``height`` must carry (genesis version, then upgrades)."""
+        v = self.version
+        for h, ver in self.upgrades:
+            if height >= h:
+                v = ver
+        return v
 
     def derived_chain_id(self, prefix: str = DEFAULT_CHAIN_PREFIX) -> str:
         """``PREFIX-<12 hex>``: the hash of this genesis with an empty chain id. Keys and the
@@ -56,10 +79,20 @@ class Genesis:
     def from_dict(cls, d: dict[str, Any]) -> "Genesis":
         vals = tuple(ValidatorInfo(v["name"], v["address"], v["url"], int(v.get("capacity", 4)))
                      for v in d["validators"])
+        version = d.get("version", PROTOCOL_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError(f"genesis: version must be an integer, got {version!r}")
+        try:
+            upgrades = tuple((int(h), int(v)) for h, v in d.get("upgrades", []))
+        except (TypeError, ValueError):
+            raise ValueError("genesis: upgrades must be a list of [height, version] integer pairs") from None
+        consensus = d.get("consensus", {})
+        if not isinstance(consensus, dict):
+            raise ValueError("genesis: consensus must be a JSON object")
         g = cls(d["chain_id"], int(d["genesis_time_ms"]), vals,
                 {k: int(v) for k, v in d.get("balances", {}).items()},
-                dict(d.get("consensus", {})), dict(d.get("game_params", {})),
-                d.get("poc_weights_sha256", ""))
+                dict(consensus), dict(d.get("game_params", {})),
+                d.get("poc_weights_sha256", ""), version, upgrades)
         g.check()
         return g
 
@@ -78,6 +111,18 @@ class Genesis:
             parse_public_key(addr)
             if not 0 <= amount <= MAX_AMOUNT:
                 raise ValueError(f"genesis: balance of {addr} out of range")
+        try:
+            self.params  # noqa: B018  (validates genesis consensus)
+        except ParamsError as exc:
+            raise ValueError(str(exc)) from None
+        if self.version < 1:
+            raise ValueError(f"genesis: version must be >= 1, got {self.version}")
+        last_h, last_v = 0, self.version
+        for h, v in self.upgrades:
+            if h <= last_h or v <= last_v:
+                raise ValueError(f"genesis: upgrades must raise the version at increasing heights > 0, "
+                                 f"got [{h}, {v}] after [{last_h}, {last_v}]")
+            last_h, last_v = h, v
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

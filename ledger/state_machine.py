@@ -11,10 +11,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pocnet.ledger.encoding import canonical_json
 from pocnet.ledger.errors import TxRejected
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.state import State, StateView
 from pocnet.ledger.tx import Tx
+from pocnet.ledger.versions import ProtocolRules, register_version
 
 ACCOUNTS = "acct"
 
@@ -160,19 +162,42 @@ def run_end_block(view: StateView, ctx: BlockContext) -> None:
         hook(view, ctx)
 
 
-def select_txs(state: State, candidates: Sequence[Tx], ctx: BlockContext,
-               max_txs: int) -> tuple[StateView, list[Tx], list[tuple[Tx, TxRejected]]]:
-    """Proposer side: apply candidates in order, keep those that succeed."""
+def tx_size(tx: Tx) -> int:
+    """Bytes a tx counts against ``max_block_bytes``: its canonical JSON, signature included."""
+    return len(canonical_json(tx.to_dict(), checked=False))
+
+
+def check_block_limits(txs: Sequence[Tx], max_txs: int, max_bytes: int) -> None:
+    """Raise BlockInvalid if a block's txs exceed the genesis block limits."""
+    if len(txs) > max_txs:
+        raise BlockInvalid(f"{len(txs)} txs exceed max_block_txs {max_txs}")
+    size = sum(tx_size(t) for t in txs)
+    if size > max_bytes:
+        raise BlockInvalid(f"txs of {size} bytes exceed max_block_bytes {max_bytes}")
+
+
+def select_txs(state: State, candidates: Sequence[Tx], ctx: BlockContext, max_txs: int,
+               max_bytes: int | None = None) -> tuple[StateView, list[Tx], list[tuple[Tx, TxRejected]]]:
+    """Proposer side: apply candidates in order, keep those that succeed, within the limits.
+
+    Filling stops at the first tx that would overflow ``max_bytes`` (skipping it would
+    leave a nonce gap for its sender's later txs); it leads the next block.
+    """
     view = state.view()
     run_begin_block(view, ctx)
     included: list[Tx] = []
     rejected: list[tuple[Tx, TxRejected]] = []
+    size = 0
     for tx in candidates:
         if len(included) >= max_txs:
+            break
+        n = tx_size(tx) if max_bytes is not None else 0
+        if max_bytes is not None and size + n > max_bytes:
             break
         try:
             apply_tx(view, tx, ctx)
             included.append(tx)
+            size += n
         except TxRejected as exc:
             rejected.append((tx, exc))
     run_end_block(view, ctx)
@@ -193,3 +218,10 @@ def genesis_state(genesis: Genesis) -> State:
         hook(view, genesis)
     state.apply_writes(view.writes)
     return state
+
+
+# Protocol version 1: the rules above. A later version registers its own entry
+# (ledger/versions.py) instead of changing these functions' behaviour in place.
+V1 = register_version(ProtocolRules(
+    version=1, summary="transfers, PoC tasks and provider updates, FML rounds (docs/fmlchain.md)",
+    apply_block=apply_block, select_txs=select_txs))

@@ -75,6 +75,9 @@ class StatusOut(BaseModel):
     mempool_size: int
     validators: list[dict[str, Any]]
     tx_types: list[str]
+    version: int = Field(description="protocol version of the next block (selects the state-transition rules)")
+    supported_versions: list[int] = Field(description="protocol versions this peer has rules for")
+    consensus_params: dict[str, int] = Field(description="the chain's consensus parameters (genesis, validated)")
     consensus: dict[str, Any]
 
 

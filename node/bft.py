@@ -26,7 +26,7 @@ from fastapi import APIRouter, Request
 
 from pocnet.consensus.engine import Engine, quorum_size
 from pocnet.consensus.messages import (BroadcastProposal, BroadcastVote, Decide, NeedBlock, Proposal, RequestProposal,
-                                ScheduleTimeout, Timeout, TimeoutConfig, Vote)
+                                ScheduleTimeout, Timeout, Vote)
 from pocnet.consensus.proposer import HashOrderSelector, ProposerSelector, SelectionContext, proposer_for
 from pocnet.ledger.block import Block, Commit, CommitSig
 from pocnet.ledger.errors import TxRejected
@@ -52,13 +52,6 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def timeout_config(consensus: dict[str, int]) -> TimeoutConfig:
-    delta = int(consensus.get("timeout_delta_ms", 500))
-    return TimeoutConfig(propose_ms=int(consensus.get("timeout_propose_ms", 1000)), propose_delta_ms=delta,
-                         prevote_ms=int(consensus.get("timeout_prevote_ms", 500)), prevote_delta_ms=delta,
-                         precommit_ms=int(consensus.get("timeout_precommit_ms", 500)), precommit_delta_ms=delta)
-
-
 class BftDriver:
     def __init__(self, node: "Node", selector: ProposerSelector | None = None) -> None:
         self.node = node
@@ -71,15 +64,15 @@ class BftDriver:
         self.my_id = node.key.address if node.key.address in self.validator_set else None
         self.peers = {v.address: v.url for v in g.validators if v.address != node.key.address}
         self.selector: ProposerSelector = selector or HashOrderSelector()
-        cons = g.consensus
-        self.block_interval_s = int(cons.get("block_interval_ms", 100)) / 1000
-        self.empty_block_interval_s = int(cons.get("empty_block_interval_ms", 2000)) / 1000
+        params = g.params
+        self.block_interval_s = params.block_interval_ms / 1000
+        self.empty_block_interval_s = params.empty_block_interval_ms / 1000
         self.stats: Counter = Counter()
         self.faults = FaultFilter()
         self.byzantine = os.environ.get("POCNET_BYZANTINE", "")
         self.debug_api = os.environ.get("POCNET_DEBUG_API") == "1"
         self.gossip = Gossip(node.key.address, self.peers, self.stats, self.faults)
-        self.engine = Engine(self.my_id, self.validators, self._proposer, timeout_config(cons),
+        self.engine = Engine(self.my_id, self.validators, self._proposer, params.timeouts(),
                              self.chain.height + 1)
         self.privval = PrivValState(node.home)
         if self.privval.height == self.chain.height + 1 and self.privval.locked_value is not None:
@@ -217,8 +210,7 @@ class BftDriver:
     def _build_proposal(self, a: RequestProposal) -> list:
         node = self.node
         proposal, rejected = self.chain.build_block(a.round, node.key.address, now_ms(),
-                                                    node.mempool.reap(node.config.max_block_txs),
-                                                    node.config.max_block_txs)
+                                                    node.mempool.reap(self.chain.params.max_block_txs))
         block = proposal.block
         self.candidates[block.hash] = (block, proposal.view)
         self.stats["proposals_built"] += 1

@@ -17,9 +17,10 @@ from pocnet.ledger.encoding import hash_object
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.merkle import merkle_root
 from pocnet.ledger.state import State, StateView
-from pocnet.ledger.state_machine import BlockContext, BlockInvalid, apply_block, genesis_state, select_txs
+from pocnet.ledger.state_machine import BlockContext, BlockInvalid, check_block_limits, genesis_state
 from pocnet.ledger.storage import Storage
 from pocnet.ledger.tx import Tx
+from pocnet.ledger.versions import ProtocolRules, UnknownVersion, is_supported, rules_for
 
 log = logging.getLogger("pocnet.chain")
 
@@ -48,9 +49,18 @@ class Proposal:
 class Chain:
     def __init__(self, genesis: Genesis, storage: Storage, poc: PocSource | None = None) -> None:
         self.genesis = genesis
+        self.params = genesis.params
         self.storage = storage
         self.poc = poc
         self.lock = threading.RLock()
+        try:
+            rules_for(genesis.version)
+        except UnknownVersion as exc:
+            raise ChainError(f"genesis starts at {exc}; upgrade pocnet") from None
+        for h, v in genesis.upgrades:
+            if not is_supported(v):
+                log.warning("genesis schedules protocol version %d at height %d, which this pocnet does not "
+                            "know: it will halt there until upgraded", v, h)
         if not storage.is_initialised():
             state = genesis_state(genesis)
             storage.init_genesis(genesis.hash, state)
@@ -92,17 +102,35 @@ class Chain:
             alloc = self.poc.outcome(self.state, height, self.head_hash).allocation
         return BlockContext(self.chain_id, height, self.head_hash, timestamp_ms, proposer, alloc)
 
+    @property
+    def version(self) -> int:
+        """Protocol version of the next block (what ``GET /status`` reports)."""
+        return self.genesis.version_at(self.height + 1)
+
+    def rules(self, height: int) -> ProtocolRules:
+        """State-transition rules for a height; ChainError if this pocnet does not know its version."""
+        try:
+            return rules_for(self.genesis.version_at(height))
+        except UnknownVersion as exc:
+            raise ChainError(f"height {height} needs {exc}; upgrade pocnet") from None
+
     def build_block(self, round_: int, proposer: str, now_ms: int, candidates: Sequence[Tx],
-                    max_txs: int) -> tuple[Proposal, list]:
-        """Build the next block from candidate txs (those that fail are left out and returned)."""
+                    max_txs: int | None = None) -> tuple[Proposal, list]:
+        """Build the next block from candidate txs (those that fail are left out and returned).
+
+        The block stays within genesis ``max_block_txs`` / ``max_block_bytes`` (``max_txs``
+        may only lower the tx limit)."""
         with self.lock:
             height = self.height + 1
+            rules = self.rules(height)
+            limit = self.params.max_block_txs if max_txs is None else min(max_txs, self.params.max_block_txs)
             ts = max(now_ms, self.last_timestamp_ms + 1)
             ctx = self._ctx(height, ts, proposer)
-            view, included, rejected = select_txs(self.state, candidates, ctx, max_txs)
+            view, included, rejected = rules.select_txs(self.state, candidates, ctx, limit,
+                                                        self.params.max_block_bytes)
             header = Header(self.chain_id, height, round_, self.head_hash, ts, proposer,
                             merkle_root([t.hash for t in included]), self.state.root_with(view.writes),
-                            self.poc_digest(height))
+                            self.poc_digest(height), rules.version)
             return Proposal(Block(header, tuple(included)), view), rejected
 
     def verify_block(self, block: Block, now_ms: int | None = None, expected_proposer: str | None = None) -> StateView:
@@ -113,6 +141,11 @@ class Chain:
                 raise BlockInvalid(f"wrong chain_id {h.chain_id}")
             if h.height != self.height + 1:
                 raise BlockInvalid(f"height {h.height}, expected {self.height + 1}")
+            if not is_supported(h.version):
+                raise BlockInvalid(f"unknown protocol version {h.version}")
+            expected_version = self.genesis.version_at(h.height)
+            if h.version != expected_version:
+                raise BlockInvalid(f"version {h.version}, genesis schedules {expected_version} at height {h.height}")
             if h.prev_hash != self.head_hash:
                 raise BlockInvalid(f"prev_hash {h.prev_hash[:12]} is not our head {self.head_hash[:12]}")
             if expected_proposer is not None and h.proposer != expected_proposer:
@@ -125,10 +158,12 @@ class Chain:
                 raise BlockInvalid("tx_root does not match txs")
             if len({t.hash for t in block.txs}) != len(block.txs):
                 raise BlockInvalid("duplicate tx in block")
+            check_block_limits(block.txs, self.params.max_block_txs, self.params.max_block_bytes)
             expected_digest = self.poc_digest(h.height)
             if h.poc_digest != expected_digest:
                 raise BlockInvalid("poc_digest does not match our proposer-selection inputs")
-            view = apply_block(self.state, block.txs, self._ctx(h.height, h.timestamp_ms, h.proposer))
+            view = rules_for(h.version).apply_block(self.state, block.txs,
+                                                    self._ctx(h.height, h.timestamp_ms, h.proposer))
             root = self.state.root_with(view.writes)
             if root != h.state_root:
                 raise BlockInvalid(f"state_root {h.state_root[:12]} != computed {root[:12]}")

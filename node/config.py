@@ -20,16 +20,14 @@ class NodeConfig:
     host: str = "127.0.0.1"
     port: int = 26650
     db_url: str | None = None          # default: sqlite:///<home>/chain.db
-    max_block_txs: int = 2000
     # Backpressure: a few blocks' worth. Past it clients get 503 and retry, instead of the
     # peer spending its CPU verifying txs it cannot commit soon (which starves consensus).
     mempool_max_txs: int = 8_000
     max_body_bytes: int = 64 * 1024     # POST /txs
     max_batch_body_bytes: int = 8 * 1024 * 1024  # POST /txs/batch
-    block_interval_ms: int = 100        # solo producer: pause between blocks with txs
-    empty_block_interval_ms: int = 2000  # solo producer: make an empty block at least this often
     log_level: str = "INFO"
     extra: dict = field(default_factory=dict)
+    # Block limits and pacing are protocol parameters: genesis `consensus` (ledger/params.py).
 
     def save(self, home: Path) -> None:
         (Path(home) / CONFIG_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")

@@ -16,6 +16,7 @@ from pocnet.ledger.errors import TxRejected
 from pocnet.ledger.state_machine import tx_types
 from pocnet.ledger.storage import Storage
 from pocnet.ledger.tx import Tx, parse_tx, verify_tx_signature
+from pocnet.ledger.versions import supported_versions
 from pocnet.node.api import ApiError, TxAccepted, install_error_handlers, public_router
 from pocnet.node.chain import Chain
 from pocnet.node.config import GENESIS_FILE, NODE_KEY_FILE, NodeConfig
@@ -140,7 +141,8 @@ class Node:
                 "height": c.height, "latest_hash": c.head_hash, "state_root": c.state.root,
                 "latest_timestamp_ms": c.last_timestamp_ms, "mempool_size": len(self.mempool),
                 "validators": [v.to_dict() for v in self.genesis.validators],
-                "tx_types": tx_types(), "consensus": self.driver.status()}
+                "tx_types": tx_types(), "version": c.version, "supported_versions": supported_versions(),
+                "consensus_params": c.params.to_dict(), "consensus": self.driver.status()}
 
     # -- HTTP app
     def create_app(self) -> FastAPI:

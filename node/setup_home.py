@@ -8,14 +8,13 @@ from pathlib import Path
 
 from pocnet.ledger.genesis import Genesis, ValidatorInfo
 from pocnet.ledger.keys import KeyPair, parse_public_key
+from pocnet.ledger.params import DEFAULTS as CONSENSUS_DEFAULTS
 from pocnet.node.config import GENESIS_FILE, NODE_KEY_FILE, NodeConfig
 
 FAUCET_FILE = "faucet.json"
 DEFAULT_FAUCET_AMOUNT = 10**15
-# Tendermint-like defaults, scaled for loopback: the propose timeout must cover building,
-# shipping and re-executing a full block (max_block_txs) on a loaded 2-core machine.
-DEFAULT_CONSENSUS = {"timeout_propose_ms": 3000, "timeout_prevote_ms": 1000, "timeout_precommit_ms": 1000,
-                     "timeout_delta_ms": 500, "block_interval_ms": 100, "empty_block_interval_ms": 2000}
+# Written out in full so an operator sees every value; the table is ledger/params.py.
+DEFAULT_CONSENSUS = dict(CONSENSUS_DEFAULTS)
 
 
 @dataclass
@@ -86,7 +85,7 @@ def init_cluster_home(home: Path, peers: int, base_port: int, funds: list[tuple[
         from pocnet.models.quant import DEFAULT_WEIGHTS, weights_sha256
         poc_weights_sha256 = weights_sha256() if DEFAULT_WEIGHTS.exists() else ""
     genesis = Genesis(chain_id or "", int(time.time() * 1000), tuple(validators), balances,
-                      dict(consensus or DEFAULT_CONSENSUS), dict(game_params or {}), poc_weights_sha256)
+                      dict(DEFAULT_CONSENSUS, **(consensus or {})), dict(game_params or {}), poc_weights_sha256)
     if not chain_id:
         genesis = replace(genesis, chain_id=genesis.derived_chain_id())
     genesis.check()

@@ -35,25 +35,24 @@ class SoloDriver:
         node = self.node
         if node.key.address != node.genesis.validators[0].address:
             return
-        cfg = node.config
+        params = node.chain.params
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=cfg.empty_block_interval_ms / 1000)
+                await asyncio.wait_for(self._wake.wait(), timeout=params.empty_block_interval_ms / 1000)
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
             self.make_block(now_ms())
             if len(node.mempool):
                 self._wake.set()
-            await asyncio.sleep(cfg.block_interval_ms / 1000)
+            await asyncio.sleep(params.block_interval_ms / 1000)
 
     def make_block(self, now: int) -> None:
         node = self.node
         chain = node.chain
         with chain.lock:
             proposal, rejected = chain.build_block(0, node.key.address, now,
-                                                   node.mempool.reap(node.config.max_block_txs),
-                                                   node.config.max_block_txs)
+                                                   node.mempool.reap(chain.params.max_block_txs))
             block = proposal.block
             sig = sign_precommit(node.key, chain.chain_id, block.height, 0, block.hash)
             chain.commit(block, proposal.view, Commit(block.height, 0, block.hash, (sig,)))

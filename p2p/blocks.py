@@ -9,7 +9,7 @@ from pocnet.ledger.errors import TxRejected
 from pocnet.ledger.tx import Tx, compute_tx_hash, parse_tx
 from pocnet.p2p.wire import BadMessage
 
-_HEADER_INT = ("height", "round", "timestamp_ms")
+_HEADER_INT = ("height", "round", "timestamp_ms", "version")
 _HEADER_STR = ("chain_id", "prev_hash", "proposer", "tx_root", "state_root", "poc_digest")
 
 

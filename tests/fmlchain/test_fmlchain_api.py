@@ -17,9 +17,9 @@ CHAIN = "fml-api-test"
 
 @pytest.fixture
 def peer(tmp_path):
-    init_cluster_home(tmp_path, 1, 29997, [(MSP.address, tokens(1000))], chain_id=CHAIN)
+    init_cluster_home(tmp_path, 1, 29997, [(MSP.address, tokens(1000))], chain_id=CHAIN,
+                      consensus={"block_interval_ms": 10})
     node = Node(tmp_path / "peer0")
-    node.config.block_interval_ms = 10
     with TestClient(node.create_app()) as client:
         yield node, client
 

@@ -16,9 +16,9 @@ BOB = KeyPair.from_seed(b"\x08" * 32)
 
 @pytest.fixture
 def peer(tmp_path):
-    init_cluster_home(tmp_path, 1, 29999, [(ALICE.address, 1_000)], chain_id="api-test")
+    init_cluster_home(tmp_path, 1, 29999, [(ALICE.address, 1_000)], chain_id="api-test",
+                      consensus={"block_interval_ms": 10})
     node = Node(tmp_path / "peer0")
-    node.config.block_interval_ms = 10
     with TestClient(node.create_app()) as client:
         yield node, client
 
@@ -63,8 +63,6 @@ def test_transfer_commits_and_is_queryable(peer):
 
 def test_duplicate_submission_is_idempotent(peer):
     _, c = peer
-    node, _ = peer
-    node.config.empty_block_interval_ms = 100000
     t = tx()
     assert c.post("/txs", json=t.to_dict()).status_code == 202
     r = c.post("/txs", json=t.to_dict())

@@ -1,0 +1,90 @@
+"""Consensus parameters: one typed, validated object with one table of defaults.
+
+They live in genesis (``"consensus": {...}``), so every peer of a chain runs the
+same timeouts and the same block limits. A key absent from genesis takes its
+default from :data:`DEFAULTS` — the only default table in the code base (the
+engine, the BFT driver, the solo producer, ``cluster up`` and the docs all read
+it from here). Unknown keys, non-integers and out-of-range values are refused
+with :class:`ParamsError`, which names the key, when the genesis file is loaded:
+a typo in genesis stops the peer at startup instead of silently running a default.
+
+Block limits (``max_block_txs``, ``max_block_bytes``) are part of the protocol:
+the proposer builds within them and every peer refuses a block over them
+(``node/chain.py`` ``verify_block``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from pocnet.consensus.messages import TimeoutConfig
+
+
+class ParamsError(ValueError):
+    """Invalid consensus parameters; ``key`` names the offending ``consensus.<key>``."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"genesis consensus.{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+# key -> (default, minimum, maximum). Timeouts are ms; the propose timeout must cover
+# building, shipping and re-executing a full block on a loaded 2-core machine.
+_TABLE: dict[str, tuple[int, int, int]] = {
+    "timeout_propose_ms": (3000, 1, 600_000),
+    "timeout_prevote_ms": (1000, 1, 600_000),
+    "timeout_precommit_ms": (1000, 1, 600_000),
+    "timeout_delta_ms": (500, 0, 600_000),
+    "block_interval_ms": (100, 0, 600_000),
+    "empty_block_interval_ms": (2000, 1, 3_600_000),
+    "max_block_txs": (2000, 1, 100_000),
+    "max_block_bytes": (8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+}
+
+DEFAULTS: dict[str, int] = {k: v[0] for k, v in _TABLE.items()}
+
+
+@dataclass(frozen=True)
+class ConsensusParams:
+    """Typed view of genesis ``consensus``; construct with :meth:`from_dict` to validate."""
+
+    timeout_propose_ms: int = DEFAULTS["timeout_propose_ms"]
+    timeout_prevote_ms: int = DEFAULTS["timeout_prevote_ms"]
+    timeout_precommit_ms: int = DEFAULTS["timeout_precommit_ms"]
+    timeout_delta_ms: int = DEFAULTS["timeout_delta_ms"]
+    block_interval_ms: int = DEFAULTS["block_interval_ms"]
+    empty_block_interval_ms: int = DEFAULTS["empty_block_interval_ms"]
+    max_block_txs: int = DEFAULTS["max_block_txs"]
+    max_block_bytes: int = DEFAULTS["max_block_bytes"]
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            _, lo, hi = _TABLE[f.name]
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ParamsError(f.name, f"must be an integer, got {type(value).__name__}")
+            if not lo <= value <= hi:
+                raise ParamsError(f.name, f"{value} is outside [{lo}, {hi}]")
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "ConsensusParams":
+        """Validate genesis ``consensus`` (absent keys take :data:`DEFAULTS`)."""
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise ParamsError("$", "must be a JSON object")
+        unknown = sorted(k for k in d if k not in _TABLE)
+        if unknown:
+            raise ParamsError(unknown[0], f"unknown parameter; known: {', '.join(_TABLE)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def timeouts(self) -> TimeoutConfig:
+        """The engine's per-step timeouts (one delta for every step)."""
+        d = self.timeout_delta_ms
+        return TimeoutConfig(propose_ms=self.timeout_propose_ms, propose_delta_ms=d,
+                             prevote_ms=self.timeout_prevote_ms, prevote_delta_ms=d,
+                             precommit_ms=self.timeout_precommit_ms, precommit_delta_ms=d)
