@@ -62,6 +62,17 @@ class _FloatFound(ValueError):
     pass
 
 
+class _Refused(ValueError):
+    pass
+
+
+# Bounds on parsed input: every JSON document a peer accepts from the network fits them,
+# so no request can reach Python's recursion limit, its 4,300-digit int limit, or an
+# encoder that chokes on a lone UTF-16 surrogate.
+MAX_JSON_DEPTH = 64
+MAX_INT_DIGITS = 80  # > 2^256; every integer field has a far smaller range anyway
+
+
 def _reject_float(text: str) -> Any:
     raise _FloatFound(text)
 
@@ -70,11 +81,57 @@ def _reject_constant(text: str) -> Any:
     raise _FloatFound(text)
 
 
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _Refused(f"integer with {len(text.lstrip('-'))} digits; at most {MAX_INT_DIGITS} allowed")
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Refused(f"duplicate object key {k[:40]!r}")
+        out[k] = v
+    return out
+
+
+def _check_tree(value: Any) -> None:
+    """Iteratively bound nesting depth and refuse strings that are not valid Unicode text."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Refused("string contains a lone UTF-16 surrogate") from None
+        elif isinstance(v, (list, dict)):
+            if depth > MAX_JSON_DEPTH:
+                raise _Refused(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+            for k, item in items:
+                if isinstance(k, str):
+                    stack.append((k, depth))
+                stack.append((item, depth + 1))
+
+
 def loads_strict(raw: bytes | str) -> Any:
-    """Parse JSON, refusing floats, NaN and Infinity anywhere (raise EncodingError)."""
+    """Parse untrusted JSON (raise EncodingError): no floats, NaN or Infinity, no duplicate
+    keys, integers of at most MAX_INT_DIGITS digits, depth at most MAX_JSON_DEPTH, no lone
+    surrogates."""
     try:
-        return json.loads(raw, parse_float=_reject_float, parse_constant=_reject_constant)
+        value = json.loads(raw, parse_float=_reject_float, parse_constant=_reject_constant,
+                           parse_int=_bounded_int, object_pairs_hook=_unique_keys)
+        _check_tree(value)
+        return value
     except _FloatFound as exc:
         raise EncodingError("$", f"JSON number {exc.args[0]} is a float; only integers are allowed") from None
+    except _Refused as exc:
+        raise EncodingError("$", str(exc)) from None
+    except RecursionError:
+        raise EncodingError("$", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EncodingError("$", f"malformed JSON: {exc}") from None
+    except ValueError as exc:  # e.g. the interpreter's int-string conversion limit
         raise EncodingError("$", f"malformed JSON: {exc}") from None

@@ -5,6 +5,8 @@ Every refusal is a JSON body ``{"error": ..., "field": ..., "reason": ...}`` wit
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -19,6 +21,8 @@ from pocnet.ledger.tx import parse_tx
 
 if TYPE_CHECKING:
     from pocnet.node.node import Node
+
+log = logging.getLogger("pocnet.api")
 
 
 class ApiError(Exception):
@@ -101,17 +105,37 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error_response(400, "invalid request", ".".join(loc) or "$", first.get("msg", "invalid"))
 
 
+MAX_HEIGHT = 2**63 - 1  # storage holds heights as signed 64-bit integers
+BODY_READ_TIMEOUT_S = 10.0  # a client that trickles its body is cut off (slow-loris)
+
+
+def require_json_content_type(request: Request) -> None:
+    """415 unless the request says its body is JSON (``application/json``, any parameters)."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";", 1)[0].strip().lower() != "application/json":
+        raise ApiError(415, "unsupported media type", "content-type",
+                       f"body must be sent as application/json (got {ctype[:60]!r})")
+
+
 async def read_json_body(request: Request, max_bytes: int) -> Any:
+    """Read and parse a bounded JSON body: 415 wrong type, 413 too large, 408 too slow,
+    400 malformed (see ledger.encoding.loads_strict for what is refused)."""
+    require_json_content_type(request)
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes:
         raise ApiError(413, "body too large", "$", f"body is {length} bytes; limit is {max_bytes}")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise ApiError(413, "body too large", "$", f"body exceeds the {max_bytes}-byte limit")
+    body = bytearray()
     try:
-        return loads_strict(body)
+        async with asyncio.timeout(BODY_READ_TIMEOUT_S):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise ApiError(413, "body too large", "$", f"body exceeds the {max_bytes}-byte limit")
+    except TimeoutError:
+        raise ApiError(408, "request timeout", "$",
+                       f"body not received within {BODY_READ_TIMEOUT_S:.0f} s") from None
+    try:
+        return loads_strict(bytes(body))
     except EncodingError as exc:
         raise ApiError(400, "malformed JSON", exc.path, exc.reason) from None
 
@@ -132,7 +156,11 @@ def public_router(node: "Node") -> APIRouter:
             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                 "schema": TxIn.model_json_schema()}}}})
     async def submit_tx(request: Request) -> Any:
-        """Submit one signed transaction. 202 = accepted into the mempool (and gossiped)."""
+        """Submit one signed transaction.
+
+        202 means *accepted into this peer's mempool* (and gossiped to the others); it is not
+        durable: a pending tx is lost if every peer holding it restarts before it commits.
+        Poll ``GET /txs/{tx_hash}`` until ``status`` is ``committed``."""
         obj = await read_json_body(request, node.config.max_body_bytes)
         return (await node.submit_from_client(obj)).model_dump()
 
@@ -140,7 +168,9 @@ def public_router(node: "Node") -> APIRouter:
     async def submit_batch(request: Request) -> Any:
         """Submit a JSON list of signed transactions; answers one result per tx, in order.
 
-        Each result is ``{"tx_hash"}`` or ``{"error", "field", "reason", "status"}``.
+        Each result is ``{"tx_hash", "status": "pending", "duplicate"}`` (accepted into this
+        peer's mempool — not durable, see POST /txs) or ``{"error", "field", "reason", "status"}``;
+        a bad item never affects the answer for the others.
         """
         obj = await read_json_body(request, node.config.max_batch_body_bytes)
         if not isinstance(obj, list):
@@ -152,6 +182,10 @@ def public_router(node: "Node") -> APIRouter:
             except TxRejected as exc:
                 results.append({"error": "invalid transaction", "field": f"[{i}].{exc.field}",
                                 "reason": exc.reason, "status": exc.status})
+            except Exception:  # noqa: BLE001 - one bad item must not hide the others' outcomes
+                log.exception("batch item %d failed unexpectedly", i)
+                results.append({"error": "internal error", "field": f"[{i}]",
+                                "reason": "the peer failed to process this item (see its log)", "status": 500})
         return {"results": results}
 
     @r.get("/txs/{tx_hash}", response_model=TxStatusOut, tags=["transactions"],
@@ -174,13 +208,13 @@ def public_router(node: "Node") -> APIRouter:
 
     @r.get("/blocks/{height}", tags=["blocks"], responses={404: {"model": ErrorOut}})
     async def block_at(height: int) -> Any:
-        d = node.chain.storage.get_block_dict(height) if height >= 1 else None
+        d = node.chain.storage.get_block_dict(height) if 1 <= height <= MAX_HEIGHT else None
         if d is None:
             raise ApiError(404, "not found", "height", f"no block at height {height}; head is {node.chain.height}")
         return d
 
     @r.get("/blocks", tags=["blocks"])
-    async def blocks(from_: int = Query(1, alias="from", ge=1), limit: int = Query(20, ge=1, le=100)) -> Any:
+    async def blocks(from_: int = Query(1, alias="from", ge=1, le=MAX_HEIGHT), limit: int = Query(20, ge=1, le=100)) -> Any:
         """Up to ``limit`` (≤ 100) consecutive blocks starting at height ``from``."""
         return {"blocks": node.chain.storage.get_block_dicts(from_, limit), "head": node.chain.height}
 

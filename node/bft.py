@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("pocnet.bft")
 
 MAX_VOTE_SIGS = 200_000
+# What one POST /p2p/msgs may carry; our own sender (p2p/gossip.py) batches at most
+# 512 msgs and 2000 txs.
+MAX_BATCH_MSGS = 1024
+MAX_BATCH_TXS = 4000
 
 
 def now_ms() -> int:
@@ -522,16 +526,18 @@ class BftDriver:
 
         @r.post("/p2p/msgs", include_in_schema=False)
         async def msgs(request: Request) -> Any:
-            try:
-                body = await request.json()
-                sender, m, t = body["from"], body.get("msgs", []), body.get("txs", [])
-                if not isinstance(m, list) or not isinstance(t, list):
-                    raise ValueError
-            except (ValueError, KeyError, TypeError):
+            from pocnet.node.api import ApiError, read_json_body
+            body = await read_json_body(request, self.node.config.max_p2p_body_bytes)
+            m = body.get("msgs", []) if isinstance(body, dict) else None
+            t = body.get("txs", []) if isinstance(body, dict) else None
+            if not isinstance(m, list) or not isinstance(t, list) or not isinstance(body.get("from"), str):
                 self.stats["dropped_malformed_batch"] += 1
-                from pocnet.node.api import ApiError
-                raise ApiError(400, "malformed p2p batch", "$", "expected {from, msgs: [], txs: []}") from None
-            self.handle_batch(str(sender), m, t)
+                raise ApiError(400, "malformed p2p batch", "$", "expected {from, msgs: [], txs: []}")
+            if len(m) > MAX_BATCH_MSGS or len(t) > MAX_BATCH_TXS:
+                self.stats["dropped_oversized_batch"] += 1
+                raise ApiError(413, "p2p batch too large", "$",
+                               f"at most {MAX_BATCH_MSGS} msgs and {MAX_BATCH_TXS} txs per batch")
+            self.handle_batch(body["from"], m, t)
             return {"ok": True}
 
         @r.get("/p2p/candidate/{block_hash}", include_in_schema=False)
@@ -550,8 +556,12 @@ class BftDriver:
         if self.debug_api:
             @r.post("/debug/faults", include_in_schema=False)
             async def faults(request: Request) -> Any:
-                body = await request.json()
-                self.faults.cut = set(body.get("cut", []))
+                from pocnet.node.api import ApiError, read_json_body
+                body = await read_json_body(request, 64 * 1024)
+                cut = body.get("cut", []) if isinstance(body, dict) else None
+                if not isinstance(cut, list) or not all(isinstance(c, str) for c in cut):
+                    raise ApiError(400, "invalid request", "cut", "expected {\"cut\": [peer ids]}")
+                self.faults.cut = set(cut)
                 log.warning("fault injection: cut links to %s", [c[:8] for c in self.faults.cut])
                 return {"cut": sorted(self.faults.cut)}
 

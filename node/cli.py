@@ -137,8 +137,8 @@ def node_cmd(home: Path = typer.Option(..., help="peer home (node_key.json, gene
         node = Node(home, cfg, db_url=db_url)
     except Exception as exc:  # noqa: BLE001 - startup errors are reported, not traced
         _fail(f"cannot start peer: {exc}")
-    uvicorn.run(node.create_app(), host=cfg.host, port=cfg.port, log_level="warning",
-                timeout_graceful_shutdown=5)
+    from pocnet.node.server import uvicorn_settings
+    uvicorn.run(node.create_app(), host=cfg.host, port=cfg.port, log_level="warning", **uvicorn_settings())
 
 
 @cluster_app.command("up")

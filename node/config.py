@@ -25,6 +25,7 @@ class NodeConfig:
     mempool_max_txs: int = 8_000
     max_body_bytes: int = 64 * 1024     # POST /txs
     max_batch_body_bytes: int = 8 * 1024 * 1024  # POST /txs/batch
+    max_p2p_body_bytes: int = 32 * 1024 * 1024  # POST /p2p/msgs (proposals carry whole blocks)
     log_level: str = "INFO"
     extra: dict = field(default_factory=dict)
     # Block limits and pacing are protocol parameters: genesis `consensus` (ledger/params.py).
