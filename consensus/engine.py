@@ -101,6 +101,11 @@ class _Tally:
 class Engine:
     """One validator's (or observer's, `my_id=None`) view of consensus at one height at a time."""
 
+    # per-height state, (re)set by _reset_height
+    step: str
+    _awaiting_value: tuple[int, int] | None
+    _commit_cert: Decide | None
+
     def __init__(
         self,
         my_id: str | None,
@@ -331,8 +336,8 @@ class Engine:
         self._prevote_timer_rounds: set[int] = set()  # line 34
         self._precommit_timer_rounds: set[int] = set()  # line 47
         self._needed_blocks: set[str] = set()
-        self._awaiting_value: tuple[int, int] | None = None
-        self._commit_cert: Decide | None = None
+        self._awaiting_value = None
+        self._commit_cert = None
         self._next_proposals: list[tuple[Proposal, bool]] = []
         self._next_proposal_keys: dict[tuple[int, str], int] = {}
         self._next_votes: dict[tuple[int, str, str], Vote] = {}

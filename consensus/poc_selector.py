@@ -75,7 +75,7 @@ def poc_inputs(state: Any, height: int) -> tuple[list, list, list[str]]:
               if t["status"] == "queued" and t["arrival_height"] <= height - TASK_MIN_AGE]
     queued.sort(key=lambda t: t["seq"])
     per_submitter: dict[str, int] = {}
-    tasks = []
+    tasks: list[PocTask] = []
     for t in queued:
         if len(tasks) >= MAX_QUEUE_SCAN:
             break

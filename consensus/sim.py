@@ -24,7 +24,7 @@ import heapq
 import random
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, cast
 
 from pocnet.consensus.engine import Engine
 from pocnet.consensus.messages import (
@@ -39,6 +39,7 @@ from pocnet.consensus.messages import (
     Proposal,
     RequestProposal,
     ScheduleTimeout,
+    Timeout,
     TimeoutConfig,
     Vote,
 )
@@ -376,14 +377,14 @@ class Simulation:
             if peer.mode == SILENT:
                 continue
             if kind == "msg":
-                src, msg = payload  # type: ignore[misc]
+                src, msg = cast(tuple[str, object], payload)
                 self._deliver(peer, src, msg)
             elif kind == "timeout":
-                self._handle(peer, peer.engine.on_timeout(payload))  # type: ignore[arg-type]
+                self._handle(peer, peer.engine.on_timeout(cast(Timeout, payload)))
             elif kind == "advance":
-                self._handle(peer, peer.engine.advance_to(payload))  # type: ignore[arg-type]
+                self._handle(peer, peer.engine.advance_to(cast(int, payload)))
             elif kind == "block":
-                height, block_hash = payload  # type: ignore[misc]
+                height, block_hash = cast(tuple[int, str], payload)
                 if peer.engine.height == height:
                     self._handle(peer, peer.engine.on_block_available(block_hash))
             elif kind == "gossip":

@@ -118,11 +118,11 @@ class Genesis:
         if self.version < 1:
             raise ValueError(f"genesis: version must be >= 1, got {self.version}")
         last_h, last_v = 0, self.version
-        for h, v in self.upgrades:
-            if h <= last_h or v <= last_v:
+        for up_h, up_v in self.upgrades:
+            if up_h <= last_h or up_v <= last_v:
                 raise ValueError(f"genesis: upgrades must raise the version at increasing heights > 0, "
-                                 f"got [{h}, {v}] after [{last_h}, {last_v}]")
-            last_h, last_v = h, v
+                                 f"got [{up_h}, {up_v}] after [{last_h}, {last_v}]")
+            last_h, last_v = up_h, up_v
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field
 from pocnet.ledger.encoding import EncodingError, loads_strict
 from pocnet.ledger.errors import TxRejected
 from pocnet.ledger.keys import parse_public_key
-from pocnet.ledger.tx import parse_tx
 
 if TYPE_CHECKING:
     from pocnet.node.node import Node
@@ -102,7 +101,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": ["$"], "msg": "invalid request"}
         loc = [str(p) for p in first.get("loc", []) if p not in ("body", "query", "path")]
-        return _error_response(400, "invalid request", ".".join(loc) or "$", first.get("msg", "invalid"))
+        return _error_response(400, "invalid request", ".".join(loc) or "$", str(first.get("msg", "invalid")))
 
 
 MAX_HEIGHT = 2**63 - 1  # storage holds heights as signed 64-bit integers

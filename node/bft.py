@@ -495,10 +495,10 @@ class BftDriver:
                     if block.height != self.chain.height + 1:
                         continue  # consensus committed it meanwhile
                     try:
-                        check_certificate(block, self.chain_id, set(self.validators), self.quorum)
+                        cert = check_certificate(block, self.chain_id, set(self.validators), self.quorum)
                         expected = self._proposer(block.height, block.header.round)
                         view = self.chain.verify_block(block, None, expected_proposer=expected)
-                        self.chain.commit(block, view, block.commit)
+                        self.chain.commit(block, view, cert)
                     except (BadMessage, BlockInvalid, ChainError) as exc:
                         self.stats["sync_rejected_blocks"] += 1
                         log.warning("sync: block %d from %s rejected: %s", block.height, url, exc)

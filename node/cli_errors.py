@@ -146,13 +146,13 @@ def run_cli(app: typer.Typer, argv: Sequence[str] | None = None, prog_name: str 
         exc.show()
         return EXIT_USAGE
     except _EXIT as exc:
-        return exc.exit_code
+        return int(getattr(exc, "exit_code", 1))
     except _ABORT:
         typer.echo("error: interrupted", err=True)
         return EXIT_INTERRUPTED
     except _CLICK_EXC as exc:
         typer.echo(f"error: {_usage_line(exc)}", err=True)
-        return exc.exit_code
+        return int(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         return EXIT_INTERRUPTED

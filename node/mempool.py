@@ -89,9 +89,9 @@ class Mempool:
                 apply_tx(self._pending, tx, self._ctx)
             except TxRejected as exc:
                 dropped.append((h, exc))
-        for h, exc in dropped:
+        for h, why in dropped:
             self._txs.pop(h, None)
-            log.debug("dropped %s after commit: %s", h[:12], exc)
+            log.debug("dropped %s after commit: %s", h[:12], why)
         self.stats["dropped_after_commit"] += len(dropped)
 
     @property

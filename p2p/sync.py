@@ -13,14 +13,15 @@ from typing import Any
 
 import httpx
 
-from pocnet.ledger.block import Block
+from pocnet.ledger.block import Block, Commit
 from pocnet.p2p.blocks import parse_block
 from pocnet.p2p.wire import BadMessage
 
 log = logging.getLogger("pocnet.sync")
 
 
-def check_certificate(block: Block, chain_id: str, validators: set[str], quorum: int) -> None:
+def check_certificate(block: Block, chain_id: str, validators: set[str], quorum: int) -> Commit:
+    """The block's commit certificate, checked (quorum of valid precommit signatures); else BadMessage."""
     c = block.commit
     if c is None:
         raise BadMessage("sync:no_commit")
@@ -29,6 +30,7 @@ def check_certificate(block: Block, chain_id: str, validators: set[str], quorum:
     reason = c.verify(chain_id, validators, quorum)
     if reason:
         raise BadMessage(f"sync:bad_commit:{reason}")
+    return c
 
 
 async def fetch_blocks(client: httpx.AsyncClient, url: str, start: int, limit: int,

@@ -65,10 +65,10 @@ def parse_vote(d: dict[str, Any], chain_id: str, validators: frozenset[str]) -> 
     kind = d.get("kind")
     if kind not in ("prevote", "precommit"):
         raise BadMessage("malformed:kind")
-    v = Vote(kind, _int(d, "height", 1), _int(d, "round"), _hash_or_none(d.get("block_hash"), True),
-             d.get("validator"))
-    if v.validator not in validators:
+    validator = d.get("validator")
+    if not isinstance(validator, str) or validator not in validators:
         raise BadMessage("unknown_signer")
+    v = Vote(kind, _int(d, "height", 1), _int(d, "round"), _hash_or_none(d.get("block_hash"), True), validator)
     sig = d.get("signature")
     if not isinstance(sig, str) or not verify(v.validator, vote_signing_bytes(
             chain_id, v.kind, v.height, v.round, v.block_hash, v.validator), sig):
@@ -77,12 +77,14 @@ def parse_vote(d: dict[str, Any], chain_id: str, validators: frozenset[str]) -> 
 
 
 def parse_proposal(d: dict[str, Any], chain_id: str, validators: frozenset[str]) -> Proposal:
-    p = Proposal(_int(d, "height", 1), _int(d, "round"), _hash_or_none(d.get("block_hash"), False),
-                 d.get("pol_round") if isinstance(d.get("pol_round"), int) else -2, d.get("proposer"))
+    proposer = d.get("proposer")
+    if not isinstance(proposer, str) or proposer not in validators:
+        raise BadMessage("unknown_signer")
+    pol_round = d.get("pol_round")
+    p = Proposal(_int(d, "height", 1), _int(d, "round"), str(_hash_or_none(d.get("block_hash"), False)),
+                 pol_round if isinstance(pol_round, int) and not isinstance(pol_round, bool) else -2, proposer)
     if p.pol_round < -1 or p.pol_round >= p.round:
         raise BadMessage("malformed:pol_round")
-    if p.proposer not in validators:
-        raise BadMessage("unknown_signer")
     sig = d.get("signature")
     if not isinstance(sig, str) or not verify(p.proposer, proposal_signing_bytes(chain_id, p), sig):
         raise BadMessage("bad_signature")

@@ -315,7 +315,7 @@ class ReportHandler:
             if member in seen:
                 raise TxRejected(f"{where}.member", "reported twice in this transaction")
             seen.add(member)
-            rep = {"member": member}
+            rep: dict[str, Any] = {"member": member}
             for name, lo, hi in (("loss_reduction", -MAX_LOSS_ABS, MAX_LOSS_ABS), ("grad_norm", 0, MAX_GRAD_NORM),
                                  ("completion_ms", 1, MAX_COMPLETION_MS)):
                 v = item[name]
