@@ -1,4 +1,4 @@
-"""``pocnet`` command line: keys, genesis, node, cluster, tx, query (+ models, games, fml)."""
+"""``pocnet`` command line: keys, genesis, node, cluster, tx, query (+ models, games, fml, market)."""
 from __future__ import annotations
 
 import importlib
@@ -28,7 +28,8 @@ app.add_typer(query_app, name="query")
 # Sub-apps of the other packages, mounted when present.
 for _name, _module, _help in (("models", "pocnet.models.cli", "Proof-of-contribution models: data, training, evaluation."),
                               ("games", "pocnet.games.cli", "FML incentive games on JSON input."),
-                              ("fml", "pocnet.fml.cli", "Federated meta-learning experiments.")):
+                              ("fml", "pocnet.fml.cli", "Federated meta-learning experiments."),
+                              ("market", "pocnet.games.market_cli", "Seed 003 bandwidth market: equilibrium, MALPPO.")):
     try:
         app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)
     except ImportError as _exc:  # the package is optional at import time; say why it is missing

@@ -1,0 +1,71 @@
+"""``pocnet market ...``: seed 003's bandwidth market off chain (solve; learn with MALPPO).
+
+Bad input exits with code 2 and one line on stderr naming the field (no traceback).
+Formats: docs/market.md; example: games/examples/market_fig3.json.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+app = typer.Typer(help="Seed 003 bandwidth market: Stackelberg equilibrium, MALPPO.", no_args_is_help=True)
+
+
+def _fail(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(2)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _load(path: str) -> Any:
+    try:
+        text = typer.get_text_stream("stdin").read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"--input: cannot read {path}: {exc.strerror or exc}")
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        _fail(f"input: not valid JSON: {exc}")
+
+
+def _parse_start(start: Optional[str], m: int) -> Optional[list[float]]:
+    if start is None:
+        return None
+    try:
+        vals = [float(x) for x in start.split(",")]
+    except ValueError:
+        _fail("--start: must be comma-separated numbers, one price per MRP")
+    if len(vals) != m:
+        _fail(f"--start: expected {m} prices (one per MRP), got {len(vals)}")
+    return vals
+
+
+@app.command()
+def solve(input: str = typer.Option(..., "--input", "-i", help="JSON market instance ('-' for stdin)"),
+          start: Optional[str] = typer.Option(None, help="starting prices P1,P2,... (default: mid-points)"),
+          no_check: bool = typer.Option(False, "--no-check", help="skip the equilibrium check")) -> None:
+    """Stackelberg equilibrium (Gauss-Seidel backward induction) and its check, as JSON."""
+    from pocnet.games import market as mk
+    doc = _load(input)
+    try:
+        inst = mk.instance_from_json(doc)
+    except ValueError as exc:
+        _fail(str(exc))
+    p0 = _parse_start(start, inst.m)
+    eq = mk.solve(inst, p0)
+    check = (mk.check_equilibrium(inst, eq.prices, eq.demands) if not no_check
+             else mk.Check(float("nan"), float("nan"), (), (), ()))
+    out = mk.equilibrium_to_json(inst, eq, check)
+    if no_check:
+        out["check"] = None
+    typer.echo(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    app()
