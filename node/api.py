@@ -150,8 +150,8 @@ def public_router(node: "Node") -> APIRouter:
     r = APIRouter()
 
     @r.post("/txs", status_code=202, response_model=TxAccepted, tags=["transactions"],
-            responses={400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 413: {"model": ErrorOut},
-                       422: {"model": ErrorOut}},
+            responses={400: {"model": ErrorOut}, 408: {"model": ErrorOut}, 409: {"model": ErrorOut},
+                       413: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut}},
             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                 "schema": TxIn.model_json_schema()}}}})
     async def submit_tx(request: Request) -> Any:
@@ -163,7 +163,11 @@ def public_router(node: "Node") -> APIRouter:
         obj = await read_json_body(request, node.config.max_body_bytes)
         return (await node.submit_from_client(obj)).model_dump()
 
-    @r.post("/txs/batch", tags=["transactions"])
+    @r.post("/txs/batch", tags=["transactions"],
+            responses={400: {"model": ErrorOut}, 408: {"model": ErrorOut}, 413: {"model": ErrorOut},
+                       415: {"model": ErrorOut}},
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"type": "array", "items": TxIn.model_json_schema()}}}}})
     async def submit_batch(request: Request) -> Any:
         """Submit a JSON list of signed transactions; answers one result per tx, in order.
 
