@@ -5,7 +5,7 @@ move changes the size, reputation sum and weight sum of two coalitions, which
 later learners see. ``prepare_formation`` precomputes every per-(learner,
 coalition) constant with numpy; the sequential loop itself runs compiled in
 ``games.switch_kernel`` (numba, no fastmath), one learner at a time, with the
-same float operations as the numpy helpers here, which the stability checks
+same float operations (and the same portable ``pmath`` exp) as the numpy helpers here, which the stability checks
 (``is_nash_stable``, ``stability_violations``) and ``member_utilities`` use.
 
 Options of a learner: any coalition whose head's deadline it can meet and that
@@ -22,6 +22,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from pocnet.games import pmath
 from pocnet.games.cost import cycles_per_round, deadline_min_frequency, transmission_time
 from pocnet.games.params import GameParams
 from pocnet.games.profile import LearnerProfile
@@ -164,7 +165,7 @@ def _join_utility(fa: FormationArrays, rows: slice, size, rep_sum, w_sum) -> np.
     p = fa.params
     n1 = size + 1.0
     rbar = (rep_sum + fa.rep[rows]) / n1
-    share = (2.0 * p.R * p.rho0) / ((np.exp(rbar * (-p.theta) + p.theta * p.r_th) + 1.0) * n1)
+    share = (2.0 * p.R * p.rho0) / ((pmath.exp_array(rbar * (-p.theta) + p.theta * p.r_th) + 1.0) * n1)
     cw = fa.cwt[rows] / (w_sum + fa.wt[rows])
     fmax = fa.f_max[rows][:, None]
     f = np.minimum(np.maximum(cw * fa.slope[rows][:, None], fa.lower[rows]), fmax)
@@ -176,7 +177,7 @@ def _own_utility(fa: FormationArrays, rows: np.ndarray, cols: np.ndarray, size, 
     p = fa.params
     n = size[cols]
     rbar = rep_sum[cols] / n
-    share = (2.0 * p.R * p.rho0) / ((np.exp(rbar * (-p.theta) + p.theta * p.r_th) + 1.0) * n)
+    share = (2.0 * p.R * p.rho0) / ((pmath.exp_array(rbar * (-p.theta) + p.theta * p.r_th) + 1.0) * n)
     cw = fa.cwt[rows, cols] / w_sum[cols]
     fmax = fa.f_max[rows]
     f = np.minimum(np.maximum(cw * fa.slope[rows], fa.lower[rows, cols]), fmax)

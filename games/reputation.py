@@ -1,8 +1,9 @@
 """Similarity, contribution and reputation (FORMULAS.md eqs. 11-18).
 
-Scalar functions use ``math.fsum`` (exactly rounded sums) so every peer gets
-the same bits whatever its CPU; ``reputation_matrix`` is the vectorised form
-used by round planning, checked against the scalar functions in the tests.
+Scalar functions use ``math.fsum`` (exactly rounded sums) and the portable
+``games.pmath`` (no libm ``exp``/``pow``) so every peer gets the same bits
+whatever its CPU; ``reputation_matrix`` is the vectorised form used by round
+planning, checked against the scalar functions in the tests.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from pocnet.games import pmath
 from pocnet.games.params import GameParams
 
 
@@ -77,7 +79,7 @@ def reputation_fn(r: float, params: GameParams) -> float:
     z = -params.theta * (r - params.r_th)
     if z > 700.0:  # exp would overflow; Phi is 0 to double precision
         return 0.0
-    return 2.0 * params.rho0 / (1.0 + math.exp(z))
+    return 2.0 * params.rho0 / (1.0 + pmath.exp(z))
 
 
 def coalition_reputation(reputations: Sequence[float]) -> float:
@@ -117,7 +119,7 @@ def contributions(loss_reductions: Sequence[float], times: Sequence[float], para
 def _decay_weights(history: ReputationHistory, params: GameParams) -> list[float]:
     """theta^(t - tau) relative to the latest record (the normalisation cancels t)."""
     t = history.records[-1].round
-    return [params.decline ** (t - r.round) for r in history.records]
+    return [pmath.powi(params.decline, t - r.round) for r in history.records]
 
 
 def global_reputation(history: ReputationHistory, params: GameParams) -> float:
@@ -172,8 +174,11 @@ def overall_reputation(
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    norms = np.sqrt((vectors * vectors).sum(axis=1))
+    """Rows scaled to unit length (zero rows stay zero); squares summed one dimension at a time (fixed order)."""
+    sq = np.zeros(vectors.shape[0])
+    for d in range(vectors.shape[1]):
+        sq += vectors[:, d] * vectors[:, d]
+    norms = np.sqrt(sq)  # sqrt is correctly rounded (IEEE-754), hence portable
     safe = np.where(norms > 0, norms, 1.0)
     return vectors / safe[:, None]
 
@@ -237,7 +242,7 @@ def reputation_matrix(
         num = np.zeros(k)
         den = np.zeros(k)
         for rec in hist.records:
-            w = params.decline ** (t - rec.round)
+            w = pmath.powi(params.decline, t - rec.round)
             sig = sigma_row(rec.head)
             den += w * sig
             num += (w * rec.q) * sig

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from pocnet.games import pmath
 from pocnet.games.cost import deadline_min_frequency, energy_cost
 from pocnet.games.params import GameParams
 from pocnet.games.reputation import coalition_reputation, reputation_fn
@@ -158,7 +159,7 @@ def msp_utility(incentive: float, game: CoalitionGame, params: GameParams) -> fl
         if br.feasible:
             t_i = m.cycles / br.frequency + m.tx_time
             terms.append(m.reputation * (game.deadline - t_i))
-    return params.beta * math.log1p(math.fsum(terms)) - incentive
+    return params.beta * pmath.log1p(math.fsum(terms)) - incentive
 
 
 def _bisect_derivative(a_sum: float, b_sum: float, lo: float, hi: float, beta: float) -> float:
@@ -217,11 +218,11 @@ def leader_optimum(game: CoalitionGame, params: GameParams) -> tuple[float, dict
             f_mid = a * mid
             interior = (f_mid > lo_f) & (f_mid < hi_f)
             pinned_f = np.where(f_mid <= lo_f, lo_f, hi_f)
-            a_sum = float(np.sum(np.where(interior, rep * slack, rep * (slack - q / pinned_f))))
-            b_sum = float(np.sum(np.where(interior, rep * q / np.where(interior, a, 1.0), 0.0)))
+            a_sum = math.fsum(np.where(interior, rep * slack, rep * (slack - q / pinned_f)).tolist())
+            b_sum = math.fsum(np.where(interior, rep * q / np.where(interior, a, 1.0), 0.0).tolist())
             c = _bisect_derivative(a_sum, b_sum, p_lo, p_hi, params.beta)
             f = np.clip(a * c, lo_f, hi_f)
-            u = params.beta * math.log1p(float(np.sum(rep * (slack - q / f)))) - c
+            u = params.beta * pmath.log1p(math.fsum((rep * (slack - q / f)).tolist())) - c
             if u > best_u:  # strict: ties keep the smaller incentive
                 best_c, best_u = c, u
         c_star = best_c

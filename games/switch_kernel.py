@@ -12,12 +12,14 @@ Bit-for-bit rules (all peers must compute the same partition):
   FMA without fastmath flags, so every operation rounds as written.
 * Every formula uses the same operations in the same order as the numpy
   helpers in ``games.coalition`` (``_join_utility``, ``_own_utility``,
-  ``_aggregates``); ``exp`` is the C library's (as ``math.exp``).
+  ``_aggregates``); ``exp`` is the portable ``games.pmath.exp_nb`` (built
+  from + - * / and exact 2^k scaling, bit-identical to ``pmath.exp``), never
+  the C library's, whose last bits depend on the CPU (FMA or not).
 * Pruning without changing a decision: a newcomer's utility is
   ``fpart + share`` with ``share = 2R rho0 / ((exp(x) + 1) n1)``, where
   ``x = theta (r_th - rbar)`` and ``rbar <= (rep_sum + max_i r_{i,c}) / n1``.
   IEEE rounding is monotone, so ``x >= x_min`` (the value with that maximum)
-  and, with ``e_lo = exp(x_min) * 0.999`` (far below any libm error),
+  and, with ``e_lo = exp(x_min) * 0.999`` (far below pmath.exp's < 1 ulp error),
   ``share <= share_ub = 2R rho0 / ((e_lo + 1) n1)`` (needs 2R rho0 >= 0 and
   theta >= 0, which GameParams enforces; otherwise nothing is pruned), and
   ``fl(fpart + share_ub)`` bounds the computed utility from above. ``exp``
@@ -29,7 +31,6 @@ Bit-for-bit rules (all peers must compute the same partition):
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 
@@ -42,6 +43,8 @@ import numba  # noqa: E402
 
 if numba.config.USING_SVML:  # numba was imported earlier with SVML on: refuse rather than differ
     raise RuntimeError("games.switch_kernel: numba uses Intel SVML; set NUMBA_DISABLE_INTEL_SVML=1")
+
+from pocnet.games.pmath import exp_nb as _exp  # noqa: E402  (compiled portable exp)
 
 OK = 0
 MOVE_BOUND_EXCEEDED = 1
@@ -70,7 +73,7 @@ def _share(i, c, rep, size, rep_sum, share_num, neg_theta, theta_rth):  # pragma
     """Reputation part of a newcomer's utility (as _join_utility)."""
     n1 = size[c] + 1.0
     rbar = (rep_sum[c] + rep[i, c]) / n1
-    return share_num / ((math.exp(rbar * neg_theta + theta_rth) + 1.0) * n1)
+    return share_num / ((_exp(rbar * neg_theta + theta_rth) + 1.0) * n1)
 
 
 @numba.njit(cache=True, fastmath=False, error_model="numpy")
@@ -78,7 +81,7 @@ def _share_bound(c, rep_max, size, rep_sum, share_num, neg_theta, theta_rth):  #
     """Upper bound of ``_share`` over every newcomer to c (valid for share_num >= 0, neg_theta <= 0)."""
     n1 = size[c] + 1.0
     rbar = (rep_sum[c] + rep_max[c]) / n1
-    e_lo = math.exp(rbar * neg_theta + theta_rth) * 0.999
+    e_lo = _exp(rbar * neg_theta + theta_rth) * 0.999
     return share_num / ((e_lo + 1.0) * n1)
 
 
@@ -138,7 +141,7 @@ def switch_rule_kernel(
                 else:
                     nn = size[own]
                     rbar = rep_sum[own] / nn
-                    share = share_num / ((math.exp(rbar * neg_theta + theta_rth) + 1.0) * nn)
+                    share = share_num / ((_exp(rbar * neg_theta + theta_rth) + 1.0) * nn)
                     cw = cwt[i, own] / w_sum[own]
                     f = np.minimum(np.maximum(cw * slope[i], lower[i, own]), f_max[i])
                     cur = f * (cw * inv_f_max[i] - energy[i] * f) + share
@@ -240,6 +243,9 @@ def warm_up() -> None:
     The first call in a process otherwise pays it inside the first formation:
     ~0.6 s from the cache, ~3-4 s for a cold compile (measured on the dev machine).
     """
+    from pocnet.games import pmath
+
+    pmath.warm_up()  # exp_array (formation utilities) is compiled separately from the kernel
     n, k = 2, 1
     z2 = np.zeros((n, k))
     switch_rule_kernel(

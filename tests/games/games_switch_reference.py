@@ -4,13 +4,15 @@ kernel returns the identical assignment, history, sweeps and moves.
 
 Not imported by production code. Blocks of upcoming learners are evaluated with
 numpy, the first mover is applied, and a per-row cache recomputes only changed
-coalitions; a one-learner path (math.exp) runs while moves are dense.
+coalitions; a one-learner path (pmath.exp) runs while moves are dense.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from pocnet.games import pmath
 
 from pocnet.games.coalition import (
     OUT,
@@ -41,7 +43,7 @@ def _own_utility_scalar(fa: FormationArrays, rl: _Rows, i: int, k: int, n: float
     if fa.ban[i, k] != 0.0:
         return -math.inf
     rbar = rep_sum / n
-    share = (2.0 * p.R * p.rho0) / ((math.exp(rbar * (-p.theta) + p.theta * p.r_th) + 1.0) * n)
+    share = (2.0 * p.R * p.rho0) / ((pmath.exp(rbar * (-p.theta) + p.theta * p.r_th) + 1.0) * n)
     cw = float(fa.cwt[i, k]) / w_sum
     fmax = rl.f_max_l[i]
     f = min(max(cw * rl.slope_l[i], float(fa.lower[i, k])), fmax)
@@ -54,7 +56,7 @@ def _join_utility_cols(fa: FormationArrays, lo: int, hi: int, cols: np.ndarray, 
     p = fa.params
     n1 = size[cols] + 1.0
     rbar = (rep_sum[cols] + fa.rep[lo:hi, cols]) / n1
-    share = (2.0 * p.R * p.rho0) / ((np.exp(rbar * (-p.theta) + p.theta * p.r_th) + 1.0) * n1)
+    share = (2.0 * p.R * p.rho0) / ((pmath.exp_array(rbar * (-p.theta) + p.theta * p.r_th) + 1.0) * n1)
     cw = fa.cwt[lo:hi, cols] / (w_sum[cols] + fa.wt[lo:hi, cols])
     fmax = fa.f_max[lo:hi][:, None]
     f = np.minimum(np.maximum(cw * fa.slope[lo:hi][:, None], fa.lower[lo:hi, cols]), fmax)
