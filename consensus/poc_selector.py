@@ -10,17 +10,20 @@ Inputs (all from the committed state, so every honest peer sees the same):
 
 The shipped student (integer inference, models/poc.py) allocates those tasks;
 contribution = allocated work × reputation (history-based when no task is
-queued). The proposer order is then a contribution-weighted sample without
-replacement, weight = contribution + 1, drawn with integers from
-SHA-256(prev_hash ‖ "poc-sample" ‖ position): better contributors propose more
-often, but not always, and nobody can predict the order before h-1 is decided.
-The allocation is recorded by the state machine at height h (tasks move to
-``allocated``); the block header's ``poc_digest`` commits to inputs and outputs.
+queued). The allocation and the contribution are recorded by the state machine
+at height h (tasks move to ``allocated``; ``poc/weights`` holds the contribution).
 
-Remaining attack surface (honest note): the proposer of h-1 influences prev_hash
-(e.g. by choosing txs or its timestamp) and can grind it to bias the sampling of
-h; a VRF or commit-reveal beacon would close this. Submitters can still split
-tasks across many accounts to weigh more in the queue.
+The proposer order of h is a contribution-weighted sample without replacement,
+weight = (contribution recorded at h-1, i.e. computed from the state committed at
+h-2) + 1, drawn with integers from SHA-256(beacon_{h-1} ‖ "poc-sample" ‖ position),
+where beacon_{h-1} is the ECVRF output in the header of h-1 (ledger/beacon.py).
+The proposer of h-1 can neither choose that beacon (one valid VRF output per key and
+input) nor move the weights with its txs (they were fixed a height earlier); it can
+only withhold its block (measured in bench/bench_grinding.py, README). The header's
+``poc_digest`` commits to the inputs, the allocation and the ranking.
+
+Submitters pay a task fee (genesis), so splitting a flood over many accounts costs
+as much as sending it from one.
 """
 from __future__ import annotations
 
@@ -49,14 +52,14 @@ class PocOutcome:
     digest: str                               # goes into the block header
 
 
-def weighted_order(ids: Sequence[str], weights: Sequence[int], prev_hash: str) -> tuple[str, ...]:
+def weighted_order(ids: Sequence[str], weights: Sequence[int], seed: str) -> tuple[str, ...]:
     """Sample ``ids`` without replacement with probability ∝ weight (integers only)."""
     pool = sorted(zip(ids, weights))
     out: list[str] = []
     pos = 0
     while pool:
         total = sum(w for _, w in pool)
-        r = int(hashlib.sha256(f"{prev_hash}|poc-sample|{pos}".encode()).hexdigest(), 16) % total
+        r = int(hashlib.sha256(f"{seed}|poc-sample|{pos}".encode()).hexdigest(), 16) % total
         acc = 0
         for i, (pid, w) in enumerate(pool):
             acc += w
@@ -106,8 +109,11 @@ class PocSelector:
         self.weights = load_quant(weights_path)
         self._cache: dict[tuple[int, str], PocOutcome] = {}
 
-    def outcome(self, state: Any, height: int, prev_hash: str) -> PocOutcome:
-        key = (height, prev_hash)
+    def outcome(self, state: Any, height: int, seed: str) -> PocOutcome:
+        """Allocation and contribution of ``height`` from ``state`` (committed after height-1);
+        ranking of ``height`` from the contribution recorded at height-1 and ``seed`` (beacon)."""
+        from pocnet.ledger.txtypes.providers import lagged_contribution
+        key = (height, seed)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -116,7 +122,7 @@ class PocSelector:
         res = None
         if providers:
             try:
-                res = compute_ranking(tasks, providers, prev_hash, self.weights)
+                res = compute_ranking(tasks, providers, seed, self.weights)
             except ValueError as exc:
                 # Deterministic: every peer gets the same error from the same inputs, so all
                 # fall back alike (hash order, no allocation) instead of stalling consensus.
@@ -132,8 +138,9 @@ class PocSelector:
             allocation, model_digest = (), hash_object({"providers": [], "fallback": True})
         for pid in idle:
             contribution[pid] = 0
-        order = weighted_order(sorted(contribution), [contribution[p] + 1 for p in sorted(contribution)],
-                               prev_hash)
+        lagged = lagged_contribution(state)
+        ids = sorted(set(contribution) | set(lagged))
+        order = weighted_order(ids, [lagged.get(p, 0) + 1 for p in ids], seed)
         digest = hash_object({"model_digest": model_digest, "ranking": list(order),
                               "allocation": [list(a) for a in allocation], "height": height})
         out = PocOutcome(order, allocation, contribution, model_digest, digest)
@@ -141,7 +148,9 @@ class PocSelector:
         return out
 
     def ranking(self, height: int, ctx: SelectionContext) -> tuple[str, ...]:
-        order = self.outcome(ctx.poc_inputs, height, ctx.prev_hash).ranking
+        order = self.outcome(ctx.poc_inputs, height, ctx.random_seed).ranking
+        allowed = set(ctx.validators)
+        order = tuple(v for v in order if v in allowed)   # jailed / departed providers do not propose
         missing = [v for v in ctx.validators if v not in order]
-        # validators without a provider record (not expected) go last, in hash order
-        return order + tuple(sorted(missing, key=lambda v: hash_order_key(ctx.prev_hash, v)))
+        # validators without a provider record go last, in hash order
+        return order + tuple(sorted(missing, key=lambda v: hash_order_key(ctx.random_seed, v)))

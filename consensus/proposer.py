@@ -24,6 +24,11 @@ class SelectionContext:
     prev_hash: str
     validators: tuple[str, ...]
     poc_inputs: object | None = None
+    seed: str = ""  # the head's VRF beacon (ledger/beacon.py); selectors fall back on prev_hash
+
+    @property
+    def random_seed(self) -> str:
+        return self.seed or self.prev_hash
 
 
 class ProposerSelector(Protocol):
@@ -56,4 +61,4 @@ class HashOrderSelector:
     def ranking(self, height: int, ctx: SelectionContext) -> tuple[str, ...]:
         if len(set(ctx.validators)) != len(ctx.validators):
             raise ValueError("duplicate validator ids")
-        return tuple(sorted(ctx.validators, key=lambda v: (hash_order_key(ctx.prev_hash, v), v)))
+        return tuple(sorted(ctx.validators, key=lambda v: (hash_order_key(ctx.random_seed, v), v)))

@@ -10,7 +10,7 @@ from pocnet.ledger.tx import Tx, tx_from_trusted_dict
 
 GENESIS_PREV_HASH = "0" * 64
 HEADER_FIELDS = ("chain_id", "height", "round", "prev_hash", "timestamp_ms", "proposer", "tx_root",
-                 "state_root", "poc_digest", "version")
+                 "state_root", "poc_digest", "version", "beacon", "beacon_proof")
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,15 @@ class Header:
     state_root: str
     poc_digest: str
     version: int  # protocol version: selects the state-transition rules (ledger/versions.py)
+    beacon: str = ""        # hex VRF output (64 bytes) of the proposer over the previous beacon
+    beacon_proof: str = ""  # hex ECVRF proof (80 bytes), ledger/beacon.py
 
     def to_dict(self) -> dict[str, Any]:
         return {"chain_id": self.chain_id, "height": self.height, "round": self.round,
                 "prev_hash": self.prev_hash, "timestamp_ms": self.timestamp_ms,
                 "proposer": self.proposer, "tx_root": self.tx_root,
                 "state_root": self.state_root, "poc_digest": self.poc_digest,
-                "version": self.version}
+                "version": self.version, "beacon": self.beacon, "beacon_proof": self.beacon_proof}
 
     @property
     def hash(self) -> str:

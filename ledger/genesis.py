@@ -1,6 +1,7 @@
 """Genesis file: the chain's identity, validators, initial balances and parameters."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -74,6 +75,11 @@ class Genesis:
     @property
     def hash(self) -> str:
         return sha256_hex(canonical_json(self.to_dict()))
+
+    @property
+    def initial_beacon(self) -> str:
+        """beacon_0 (hex, 64 bytes): SHA-512 of the canonical genesis file (ledger/beacon.py)."""
+        return hashlib.sha512(canonical_json(self.to_dict())).hexdigest()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Genesis":

@@ -28,6 +28,10 @@ class BlockContext:
     ``poc_allocation`` is the proof-of-contribution allocation for this height
     ((task_id, provider_id) pairs), computed by every peer from the committed state
     before the block (consensus/poc_selector.py); the ledger only records it.
+    ``poc_contribution`` ((provider_id, contribution) pairs) is recorded too: the
+    ranking of the *next* height is weighted by it, so those weights come from the
+    state committed two heights before that ranking (the proposer of h knows beacon_h,
+    which seeds ranking_{h+1}, before it picks its txs; its txs cannot move the weights).
     """
     chain_id: str
     height: int
@@ -35,6 +39,7 @@ class BlockContext:
     timestamp_ms: int
     proposer: str
     poc_allocation: tuple[tuple[str, str], ...] = ()
+    poc_contribution: tuple[tuple[str, int], ...] = ()
 
 
 class TxHandler(Protocol):

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from pocnet.ledger.block import Block
 from pocnet.ledger.state import Key, State, is_deleted_marker
 
-SCHEMA_VERSION = 2  # 2: block headers carry `version`
+SCHEMA_VERSION = 3  # 2: block headers carry `version`; 3: and `beacon`, `beacon_proof`
 
 metadata = MetaData()
 meta_table = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))

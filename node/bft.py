@@ -6,17 +6,15 @@ building and re-executing blocks (node/chain.py), gossip (p2p/gossip.py) and blo
 sync (p2p/sync.py). All engine calls happen on the event-loop thread, one at a time.
 
 Test-only fault injection: with ``POCNET_DEBUG_API=1`` the peer exposes
-``POST /debug/faults`` (cut links to chosen peers, both directions); with
-``POCNET_BYZANTINE=equivocate`` it proposes two different blocks per round (half
-the peers get each), with ``POCNET_BYZANTINE=forge`` it sends votes signed for other
-validators and conflicting votes of its own.
+``POST /debug/faults`` (cut links to chosen peers, both directions). Byzantine
+behaviours (equivocation, forged votes, bad beacons) are not in this driver: they
+live in test code that wraps it (tests/byzantine/byz_node.py).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-import secrets
 import time
 from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
@@ -38,7 +36,7 @@ from pocnet.node.privval import PrivValState
 from pocnet.p2p.blocks import parse_block
 from pocnet.p2p.gossip import FaultFilter, Gossip
 from pocnet.p2p.sync import check_certificate, fetch_blocks, peer_heights
-from pocnet.p2p.wire import BadMessage, parse_proposal, parse_vote, sign_proposal, sign_vote, vote_to_wire
+from pocnet.p2p.wire import BadMessage, parse_proposal, parse_vote, sign_proposal, sign_vote
 
 if TYPE_CHECKING:
     from pocnet.node.node import Node
@@ -73,7 +71,6 @@ class BftDriver:
         self.empty_block_interval_s = params.empty_block_interval_ms / 1000
         self.stats: Counter = Counter()
         self.faults = FaultFilter()
-        self.byzantine = os.environ.get("POCNET_BYZANTINE", "")
         self.debug_api = os.environ.get("POCNET_DEBUG_API") == "1"
         self.gossip = Gossip(node.key.address, self.peers, self.stats, self.faults)
         self.engine = Engine(self.my_id, self.validators, self._proposer, params.timeouts(),
@@ -109,7 +106,7 @@ class BftDriver:
         r = self._ranking_cache.get(key)
         if r is None:
             ctx = SelectionContext(prev_hash=self.chain.head_hash, validators=tuple(self.validators),
-                                   poc_inputs=self.chain.state)
+                                   poc_inputs=self.chain.state, seed=self.chain.head_beacon)
             r = tuple(self.selector.ranking(height, ctx))
             self._ranking_cache = {key: r}
         return r
@@ -123,7 +120,6 @@ class BftDriver:
         return {"engine": "tendermint", "validators": len(self.validators), "quorum": self.quorum,
                 "is_validator": self.my_id is not None, "height": s["height"], "round": s["round"],
                 "step": s["step"], "locked_round": s["locked_round"], "evidence": len(self.engine.evidence),
-                "byzantine": self.byzantine or None,
                 "stats": dict(sorted(self.stats.items()))}
 
     async def run(self) -> None:
@@ -229,20 +225,9 @@ class BftDriver:
             return
         block = self.candidates[p.block_hash][0]
         wire = sign_proposal(self.node.key, self.chain_id, p, block.to_dict())
-        if self.byzantine != "equivocate":
-            self.privval.record(p.height, p.round, "proposal", wire, self.engine.locked_value,
-                                self.engine.locked_round)
+        self.privval.record(p.height, p.round, "proposal", wire, self.engine.locked_value,
+                            self.engine.locked_round)
         self.signed[("proposal", p.round, p.proposer, p.block_hash)] = wire
-        if self.byzantine == "equivocate" and self.peers:
-            alt, _ = self.chain.build_block(p.round, self.node.key.address, now_ms() + 7, [], 0)
-            alt_p = Proposal(p.height, p.round, alt.block.hash, p.pol_round, p.proposer)
-            alt_wire = sign_proposal(self.node.key, self.chain_id, alt_p, alt.block.to_dict())
-            ids = sorted(self.peers)
-            half = set(ids[: len(ids) // 2 + 1])
-            self.gossip.broadcast(wire, only=set(ids) - half)
-            self.gossip.broadcast(alt_wire, only=half)
-            self.stats["byzantine_equivocations"] += 1
-            return
         self.gossip.broadcast(wire)
 
     def _broadcast_vote(self, v: Vote) -> None:
@@ -259,15 +244,6 @@ class BftDriver:
         self.vote_sigs[(v.kind, v.height, v.round, v.block_hash, v.validator)] = wire["signature"]
         self.signed[("vote", v.kind, v.round, v.validator)] = wire
         self.gossip.broadcast(wire)
-        if self.byzantine == "forge":
-            fake_hash = secrets.token_hex(32)
-            for other in self.validators:
-                if other != v.validator:  # claims to be another validator, signed with our key
-                    self.gossip.broadcast(vote_to_wire(Vote(v.kind, v.height, v.round, fake_hash, other),
-                                                       wire["signature"]))
-            self.gossip.broadcast(sign_vote(self.node.key, self.chain_id,
-                                            Vote(v.kind, v.height, v.round, fake_hash, v.validator)))
-            self.stats["byzantine_forged"] += 1
 
     def _on_timeout(self, t: Timeout) -> None:
         live = t.height == self.engine.height and t.round == self.engine.round and self.engine.decided is None
@@ -437,6 +413,8 @@ class BftDriver:
         except BlockInvalid as exc:
             self.candidates[block.hash] = (block, None)
             self.stats["invalid_blocks"] += 1
+            if "beacon" in str(exc):
+                self.stats["invalid_blocks_beacon"] += 1
             log.warning("invalid block %s at height %d: %s", block.hash[:12], block.height, exc)
             return False
 

@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pocnet.ledger.beacon import BeaconInvalid, check_beacon, make_beacon
 from pocnet.ledger.block import GENESIS_PREV_HASH, Block, Commit, Header
 from pocnet.ledger.encoding import hash_object
 from pocnet.ledger.genesis import Genesis
+from pocnet.ledger.keys import KeyPair
 from pocnet.ledger.merkle import merkle_root
 from pocnet.ledger.state import State, StateView
 from pocnet.ledger.state_machine import BlockContext, BlockInvalid, check_block_limits, genesis_state
@@ -29,11 +31,11 @@ MAX_CLOCK_DRIFT_MS = 30_000
 class PocSource(Protocol):
     """Proof-of-contribution outcome for a height (consensus/poc_selector.PocSelector)."""
 
-    def outcome(self, state: State, height: int, prev_hash: str) -> Any: ...
+    def outcome(self, state: State, height: int, seed: str) -> Any: ...
 
 
-def placeholder_poc_digest(height: int, prev_hash: str) -> str:
-    return hash_object({"selector": "hash-order", "height": height, "prev_hash": prev_hash})
+def placeholder_poc_digest(height: int, seed: str) -> str:
+    return hash_object({"selector": "hash-order", "height": height, "seed": seed})
 
 
 class ChainError(RuntimeError):
@@ -47,9 +49,11 @@ class Proposal:
 
 
 class Chain:
-    def __init__(self, genesis: Genesis, storage: Storage, poc: PocSource | None = None) -> None:
+    def __init__(self, genesis: Genesis, storage: Storage, poc: PocSource | None = None,
+                 signer: KeyPair | None = None) -> None:
         self.genesis = genesis
         self.params = genesis.params
+        self.signer = signer  # this peer's validator key: proves the beacon of the blocks it builds
         self.storage = storage
         self.poc = poc
         self.lock = threading.RLock()
@@ -88,19 +92,27 @@ class Chain:
         return self.last_block.hash if self.last_block else GENESIS_PREV_HASH
 
     @property
+    def head_beacon(self) -> str:
+        """beacon of the head block (genesis: SHA-512 of the genesis file): seeds ranking_{h+1}."""
+        return self.last_block.header.beacon if self.last_block else self.genesis.initial_beacon
+
+    @property
     def last_timestamp_ms(self) -> int:
         return self.last_block.header.timestamp_ms if self.last_block else self.genesis.genesis_time_ms
 
     def poc_digest(self, height: int) -> str:
         if self.poc is None:
-            return placeholder_poc_digest(height, self.head_hash)
-        return self.poc.outcome(self.state, height, self.head_hash).digest
+            return placeholder_poc_digest(height, self.head_beacon)
+        return self.poc.outcome(self.state, height, self.head_beacon).digest
 
     def _ctx(self, height: int, timestamp_ms: int, proposer: str) -> BlockContext:
         alloc: tuple = ()
+        contribution: tuple = ()
         if self.poc is not None:
-            alloc = self.poc.outcome(self.state, height, self.head_hash).allocation
-        return BlockContext(self.chain_id, height, self.head_hash, timestamp_ms, proposer, alloc)
+            out = self.poc.outcome(self.state, height, self.head_beacon)
+            alloc = out.allocation
+            contribution = tuple(sorted(out.contribution.items()))
+        return BlockContext(self.chain_id, height, self.head_hash, timestamp_ms, proposer, alloc, contribution)
 
     @property
     def version(self) -> int:
@@ -125,12 +137,16 @@ class Chain:
             rules = self.rules(height)
             limit = self.params.max_block_txs if max_txs is None else min(max_txs, self.params.max_block_txs)
             ts = max(now_ms, self.last_timestamp_ms + 1)
+            if self.signer is None or self.signer.address != proposer:
+                raise ChainError("only this peer's own validator key can prove a block's beacon")
+            beacon, proof = make_beacon(bytes.fromhex(self.signer.seed_hex), self.chain_id, height,
+                                        self.head_beacon)
             ctx = self._ctx(height, ts, proposer)
             view, included, rejected = rules.select_txs(self.state, candidates, ctx, limit,
                                                         self.params.max_block_bytes)
             header = Header(self.chain_id, height, round_, self.head_hash, ts, proposer,
                             merkle_root([t.hash for t in included]), self.state.root_with(view.writes),
-                            self.poc_digest(height), rules.version)
+                            self.poc_digest(height), rules.version, beacon, proof)
             return Proposal(Block(header, tuple(included)), view), rejected
 
     def verify_block(self, block: Block, now_ms: int | None = None, expected_proposer: str | None = None) -> StateView:
@@ -150,6 +166,10 @@ class Chain:
                 raise BlockInvalid(f"prev_hash {h.prev_hash[:12]} is not our head {self.head_hash[:12]}")
             if expected_proposer is not None and h.proposer != expected_proposer:
                 raise BlockInvalid(f"proposer {h.proposer[:12]} is not the expected {expected_proposer[:12]}")
+            try:
+                check_beacon(h.proposer, self.chain_id, h.height, self.head_beacon, h.beacon, h.beacon_proof)
+            except BeaconInvalid as exc:
+                raise BlockInvalid(str(exc)) from None
             if h.timestamp_ms <= self.last_timestamp_ms:
                 raise BlockInvalid("timestamp not after previous block")
             if now_ms is not None and h.timestamp_ms > now_ms + MAX_CLOCK_DRIFT_MS:

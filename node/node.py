@@ -58,7 +58,7 @@ class Node:
         self.validator_ids = [v.address for v in self.genesis.validators]
         self.poc = self._load_poc()
         self.storage = Storage(self.config.database_url(self.home))
-        self.chain = Chain(self.genesis, self.storage, self.poc)
+        self.chain = Chain(self.genesis, self.storage, self.poc, signer=self.key)
         self.mempool = Mempool(self.chain.state, self.genesis.chain_id, self.config.mempool_max_txs)
         self.driver: ConsensusDriver = self._make_driver()
         self._tasks: list[asyncio.Task] = []

@@ -10,7 +10,8 @@ from pocnet.ledger.tx import Tx, compute_tx_hash, parse_tx
 from pocnet.p2p.wire import BadMessage
 
 _HEADER_INT = ("height", "round", "timestamp_ms", "version")
-_HEADER_STR = ("chain_id", "prev_hash", "proposer", "tx_root", "state_root", "poc_digest")
+_HEADER_STR = ("chain_id", "prev_hash", "proposer", "tx_root", "state_root", "poc_digest", "beacon",
+               "beacon_proof")
 
 
 def parse_header(d: Any) -> Header:
@@ -20,7 +21,7 @@ def parse_header(d: Any) -> Header:
         if not isinstance(d[k], int) or isinstance(d[k], bool) or d[k] < 0:
             raise BadMessage(f"malformed:header.{k}")
     for k in _HEADER_STR:
-        if not isinstance(d[k], str) or len(d[k]) > 128:
+        if not isinstance(d[k], str) or len(d[k]) > 160:
             raise BadMessage(f"malformed:header.{k}")
     return Header.from_dict(d)
 

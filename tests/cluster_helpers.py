@@ -18,7 +18,8 @@ FAST_CONSENSUS = {"timeout_propose_ms": 800, "timeout_prevote_ms": 400, "timeout
 
 class Cluster:
     def __init__(self, home: Path, base_port: int, n: int = 4, env: dict[str, dict[str, str]] | None = None,
-                 consensus: dict | None = None, capacities: list[int] | None = None) -> None:
+                 consensus: dict | None = None, capacities: list[int] | None = None,
+                 byzantine: dict[str, str] | None = None) -> None:
         self.home, self.n = Path(home), n
         self.genesis = init_cluster_home(self.home, n, base_port, [], chain_id="cluster-test",
                                          consensus=consensus or FAST_CONSENSUS, capacities=capacities)
@@ -26,6 +27,7 @@ class Cluster:
         self.urls = [v.url for v in self.genesis.validators]
         self.ids = [v.address for v in self.genesis.validators]
         self.extra_env = env or {}
+        self.byzantine = byzantine or {}  # peer name -> mode of tests/byzantine/byz_node.py
         self.procs: dict[int, subprocess.Popen] = {}
         self.faucet = KeyPair.load(self.home / FAUCET_FILE)
         self.http = httpx.Client(timeout=10)
@@ -33,8 +35,11 @@ class Cluster:
     def start(self, i: int) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT), POCNET_DEBUG_API="1", **self.extra_env.get(self.names[i], {}))
         log = open(self.home / self.names[i] / "stdout.log", "ab")
-        self.procs[i] = subprocess.Popen([sys.executable, "-m", "pocnet.node", "node", "--home",
-                                          str(self.home / self.names[i])], cwd=ROOT, env=env, stdout=log,
+        home = str(self.home / self.names[i])
+        mode = self.byzantine.get(self.names[i])
+        cmd = (["-m", "tests.byzantine.byz_node", "--home", home, "--mode", mode] if mode
+               else ["-m", "pocnet.node", "node", "--home", home])
+        self.procs[i] = subprocess.Popen([sys.executable, *cmd], cwd=ROOT, env=env, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
 
     def start_all(self) -> "Cluster":

@@ -149,6 +149,19 @@ def _record_allocation(view: StateView, ctx: BlockContext) -> None:
             still_open.append(task_id)
     if still_open != list(open_ids):
         view.set("meta", "allocated_tasks", still_open)
+    if ctx.poc_contribution:
+        view.set(POC_NS, POC_WEIGHTS, {"height": ctx.height,
+                                       "contribution": {p: int(c) for p, c in ctx.poc_contribution}})
+
+
+POC_NS, POC_WEIGHTS = "poc", "weights"
+
+
+def lagged_contribution(state) -> dict[str, int]:  # noqa: ANN001 - State or StateView
+    """Contribution recorded by the last block (computed from the state before it):
+    the weights of the next height's proposer ranking (consensus/poc_selector.py)."""
+    rec = state.get(POC_NS, POC_WEIGHTS)
+    return dict(rec["contribution"]) if rec else {}
 
 
 register_handler(ProviderUpdateHandler())

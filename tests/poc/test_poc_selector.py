@@ -100,3 +100,31 @@ def test_peer_refuses_weights_that_differ_from_genesis(tmp_path):
     (tmp_path / "peer0" / "genesis.json").write_text(json.dumps(g))
     with pytest.raises(ValueError, match="refusing to start"):
         Node(tmp_path / "peer0")
+
+
+def test_ranking_weights_lag_one_height_and_follow_the_seed():
+    """ranking_h is weighted by the contribution recorded at h-1 (computed from state h-2),
+    so txs in block h-1 cannot move it; the seed (beacon of h-1) alone draws the sample."""
+    sel = PocSelector()
+    s = make_state()
+    ids = sorted(v.address for v in VALS)
+    assert s.get("poc", "weights") is None
+    out1 = sel.outcome(s, 1, "aa" * 64)           # nothing recorded yet: equal weights
+    assert sorted(out1.ranking) == ids
+    heavy = VALS[3].address
+    view = s.view()
+    ctx = BlockContext(CHAIN, 1, "00" * 32, 1000, VALS[0].address, (),
+                       tuple(sorted({a: (10**9 if a == heavy else 0) for a in ids}.items())))
+    from pocnet.ledger.state_machine import run_begin_block
+    run_begin_block(view, ctx)
+    s.apply_writes(view.writes)
+    assert s.get("poc", "weights")["contribution"][heavy] == 10**9
+    firsts = [sel.outcome(s, 2, f"{i:0128x}").ranking[0] for i in range(40)]
+    assert firsts.count(heavy) >= 39
+    # a provider_update committed now changes this height's contribution, not the ranking
+    seed = "bb" * 64
+    before = sel.outcome(s, 2, seed)
+    commit(s, [sign_tx(VALS[3], CHAIN, "provider_update", 0, {"capacity": 0})], 2, 2000)
+    after = sel.outcome(s, 3, seed)
+    assert after.ranking == before.ranking
+    assert after.contribution[heavy] == 0
