@@ -30,7 +30,7 @@ from pocnet.ledger.state import StateView
 from pocnet.ledger.state_machine import BlockContext, register_begin_block, register_genesis, register_handler
 from pocnet.ledger.tx import Tx
 from pocnet.ledger.txtypes.common import exact_fields, int_field
-from pocnet.ledger.txtypes.tasks import MAX_WORK, TASKS
+from pocnet.ledger.txtypes.tasks import MAX_WORK, TASKS, settle_fee
 
 PROVIDERS = "prov"
 HISTORY_LEN = 8
@@ -111,6 +111,7 @@ class TaskResultHandler:
         prov = view.get_copy(PROVIDERS, tx.sender)
         _settle(prov, task["work"], p.delivered_work)
         view.set(PROVIDERS, tx.sender, prov)
+        settle_fee(view, task, tx.sender, p.delivered_work)
 
 
 def _genesis(view: StateView, genesis: Genesis) -> None:
@@ -145,6 +146,7 @@ def _record_allocation(view: StateView, ctx: BlockContext) -> None:
             prov = view.get_copy(PROVIDERS, task["assigned_to"])
             _settle(prov, task["work"], 0)
             view.set(PROVIDERS, task["assigned_to"], prov)
+            settle_fee(view, task, task["assigned_to"], 0)
         else:
             still_open.append(task_id)
     if still_open != list(open_ids):

@@ -5,6 +5,13 @@ units, a resource-demand vector (1..8 non-negative integers, e.g. CPU, memory,
 bandwidth shares in thousandths), and a relative deadline in milliseconds after
 the block that commits it. Tasks are queued with a global sequence number so the
 queue order is the commit order on every peer.
+
+Task fee (genesis ``consensus.task_fee``, default DEFAULT_TASK_FEE tokens): taken from
+the submitter's balance and escrowed in the task. The provider the task is allocated
+to receives ``fee × delivered_work // work`` when it reports the result; the rest,
+and the whole fee of a task that expires, is burned (``meta/burned``). A flood of N
+tasks costs N × fee whether it comes from one account or from many, so splitting it
+over accounts (to get past the per-submitter cap of the PoC queue) buys nothing.
 """
 from __future__ import annotations
 
@@ -12,13 +19,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from pocnet.ledger.state import StateView
-from pocnet.ledger.state_machine import BlockContext, register_handler
+from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.genesis import Genesis
+from pocnet.ledger.state_machine import BlockContext, get_account, register_genesis, register_handler, set_account
 from pocnet.ledger.tx import Tx
 from pocnet.ledger.txtypes.common import exact_fields, int_field, int_list_field
 
 TASKS = "task"
 MAX_WORK = 10**12
 MAX_DEADLINE_MS = 30 * 24 * 3600 * 1000
+DEFAULT_TASK_FEE = 10
+
+
+def task_fee(view: StateView) -> int:
+    return int(view.get("meta", "task_fee", 0))
+
+
+def burn(view: StateView, amount: int) -> None:
+    """Tokens leave circulation; the running total is kept in ``meta/burned``."""
+    if amount > 0:
+        view.set("meta", "burned", int(view.get("meta", "burned", 0)) + amount)
 
 
 @dataclass(frozen=True)
@@ -38,16 +58,43 @@ class TaskHandler:
                            int_field(payload, "deadline_ms", 1, MAX_DEADLINE_MS))
 
     def check_state(self, view: StateView, tx: Tx, p: TaskPayload) -> None:
-        return None
+        fee = task_fee(view)
+        balance = get_account(view, tx.sender)["balance"]
+        if balance < fee:
+            raise TxRejected("$", f"insufficient balance for the task fee: have {balance}, need {fee}", 422)
 
     def apply(self, view: StateView, tx: Tx, p: TaskPayload, ctx: BlockContext) -> None:
+        fee = task_fee(view)
+        if fee:
+            acct = get_account(view, tx.sender)
+            acct["balance"] -= fee
+            set_account(view, tx.sender, acct)
         seq = view.get("meta", "task_seq", 0)
         view.set("meta", "task_seq", seq + 1)
         view.set(TASKS, tx.hash, {
             "id": tx.hash, "seq": seq, "submitter": tx.sender, "work": p.work, "demand": p.demand,
             "deadline_ms": p.deadline_ms, "arrival_height": ctx.height,
-            "arrival_ms": ctx.timestamp_ms, "status": "queued", "assigned_to": None,
+            "arrival_ms": ctx.timestamp_ms, "status": "queued", "assigned_to": None, "fee": fee,
         })
 
 
+def settle_fee(view: StateView, task: dict[str, Any], provider: str, delivered: int) -> None:
+    """Pay the escrowed fee pro rata to the delivering provider; burn the rest."""
+    fee = int(task.get("fee", 0))
+    paid = fee * delivered // task["work"] if task["work"] else 0
+    if paid:
+        acct = get_account(view, provider)
+        acct["balance"] += paid
+        set_account(view, provider, acct)
+    burn(view, fee - paid)
+
+
+def _genesis(view: StateView, genesis: Genesis) -> None:
+    fee = int(genesis.consensus.get("task_fee", DEFAULT_TASK_FEE))
+    if fee < 0:
+        raise ValueError("genesis: consensus.task_fee must be >= 0")
+    view.set("meta", "task_fee", fee)
+
+
 register_handler(TaskHandler())
+register_genesis("task_fee", _genesis)

@@ -128,3 +128,39 @@ def test_ranking_weights_lag_one_height_and_follow_the_seed():
     after = sel.outcome(s, 3, seed)
     assert after.ranking == before.ranking
     assert after.contribution[heavy] == 0
+
+
+def test_task_fee_escrowed_paid_pro_rata_and_burned():
+    sel = PocSelector()
+    s = make_state()
+    assert s.get("meta", "task_fee") == 10
+    bal0 = s.get("acct", USER.address)["balance"]
+    txs = [sign_tx(USER, CHAIN, "task", n, {"work": 500, "demand": [100, 200, 300], "deadline_ms": 1000})
+           for n in range(2)]
+    commit(s, txs, 1, 1000, sel)
+    assert s.get("acct", USER.address)["balance"] == bal0 - 20
+    commit(s, [], 2, 2000, sel)
+    commit(s, [], 3, 3000, sel)
+    allocated = sorted((t for _, t in s.items("task") if t["status"] == "allocated"), key=lambda t: t["seq"])
+    assert len(allocated) == 2 and all(t["fee"] == 10 for t in allocated)
+    t0 = allocated[0]
+    key = next(k for k in VALS if k.address == t0["assigned_to"])
+    before = (s.get("acct", key.address) or {"balance": 0})["balance"]
+    commit(s, [sign_tx(key, CHAIN, "task_result", 0, {"task_id": t0["id"], "delivered_work": 250})], 4, 3500)
+    assert s.get("acct", key.address)["balance"] == before + 5       # half delivered: half the fee
+    assert s.get("meta", "burned") == 5
+    commit(s, [], 5, 10_000)                                          # the other task expires
+    assert s.get("meta", "burned") == 15
+
+
+def test_task_fee_needs_balance_and_is_a_genesis_parameter():
+    poor = KeyPair.from_seed(b"\x34" * 32)
+    s = make_state()
+    with pytest.raises(TxRejected) as e:
+        apply_tx(s.view(), sign_tx(poor, CHAIN, "task", 0, {"work": 5, "demand": [1], "deadline_ms": 9}),
+                 BlockContext(CHAIN, 1, "00" * 32, 1000, VALS[0].address))
+    assert e.value.status == 422 and "task fee" in e.value.reason
+    g = Genesis(CHAIN, 0, (ValidatorInfo("v", VALS[0].address, "http://x"),), {}, {"task_fee": 0})
+    free = genesis_state(g)
+    apply_tx(free.view(), sign_tx(poor, CHAIN, "task", 0, {"work": 5, "demand": [1], "deadline_ms": 9}),
+             BlockContext(CHAIN, 1, "00" * 32, 1000, VALS[0].address))
