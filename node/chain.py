@@ -166,10 +166,6 @@ class Chain:
                 raise BlockInvalid(f"prev_hash {h.prev_hash[:12]} is not our head {self.head_hash[:12]}")
             if expected_proposer is not None and h.proposer != expected_proposer:
                 raise BlockInvalid(f"proposer {h.proposer[:12]} is not the expected {expected_proposer[:12]}")
-            try:
-                check_beacon(h.proposer, self.chain_id, h.height, self.head_beacon, h.beacon, h.beacon_proof)
-            except BeaconInvalid as exc:
-                raise BlockInvalid(str(exc)) from None
             if h.timestamp_ms <= self.last_timestamp_ms:
                 raise BlockInvalid("timestamp not after previous block")
             if now_ms is not None and h.timestamp_ms > now_ms + MAX_CLOCK_DRIFT_MS:
@@ -179,6 +175,10 @@ class Chain:
             if len({t.hash for t in block.txs}) != len(block.txs):
                 raise BlockInvalid("duplicate tx in block")
             check_block_limits(block.txs, self.params.max_block_txs, self.params.max_block_bytes)
+            try:
+                check_beacon(h.proposer, self.chain_id, h.height, self.head_beacon, h.beacon, h.beacon_proof)
+            except BeaconInvalid as exc:
+                raise BlockInvalid(str(exc)) from None
             expected_digest = self.poc_digest(h.height)
             if h.poc_digest != expected_digest:
                 raise BlockInvalid("poc_digest does not match our proposer-selection inputs")

@@ -30,7 +30,7 @@ def genesis(**kw):
 
 
 def chain(**kw):
-    return Chain(genesis(**kw), Storage("sqlite://"))
+    return Chain(genesis(**kw), Storage("sqlite://"), signer=KEYS[0])
 
 
 def transfers(n, nonce0=0):
@@ -120,7 +120,7 @@ def test_version_registry_and_upgrade_schedule():
     assert [g.version_at(h) for h in (1, 9, 10, 50)] == [1, 1, 2, 2]
     assert Genesis.from_dict(json.loads(json.dumps(g.to_dict()))).upgrades == ((10, 2),)
     # a peer follows the chain up to an upgrade it has no rules for, then halts
-    c = Chain(genesis(upgrades=((2, 99),)), Storage("sqlite://"))
+    c = Chain(genesis(upgrades=((2, 99),)), Storage("sqlite://"), signer=KEYS[0])
     with pytest.raises(ChainError, match="unknown protocol version 99"):
         c.rules(2)
     d = genesis().to_dict()
