@@ -67,5 +67,15 @@ def solve(input: str = typer.Option(..., "--input", "-i", help="JSON market inst
     typer.echo(json.dumps(out, indent=2))
 
 
+@app.command()
+def trends(out: Path = typer.Option(Path("docs/market"), help="directory for market_trends.json and PNGs"),
+           seeds: int = typer.Option(10, min=1, help="random instances per point"),
+           kappa: float = typer.Option(15.5, help="payment scale")) -> None:
+    """Figs. 5-8 trends of seed 003 from the equilibrium solver (JSON + PNG plots)."""
+    from pocnet.games.market_trends import main as run
+    run(out, seeds, kappa)
+    typer.echo(f"wrote {out}/market_trends.json and market_fig5..8.png")
+
+
 if __name__ == "__main__":
     app()

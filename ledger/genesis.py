@@ -41,6 +41,9 @@ class Genesis:
     version: int = PROTOCOL_VERSION
     # upgrade schedule: ((height, version), ...) ascending; blocks from `height` on carry `version`
     upgrades: tuple[tuple[int, int], ...] = ()
+    # bandwidth market quanta (ledger/txtypes/market.py); serialised only when set, so older genesis
+    # files keep their hash
+    market: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"chain_id": self.chain_id, "genesis_time_ms": self.genesis_time_ms,
@@ -50,6 +53,8 @@ class Genesis:
              "poc_weights_sha256": self.poc_weights_sha256, "version": self.version}
         if self.upgrades:
             d["upgrades"] = [[h, v] for h, v in self.upgrades]
+        if self.market:
+            d["market"] = dict(sorted(self.market.items()))
         return d
 
     @cached_property
@@ -92,13 +97,16 @@ class Genesis:
             upgrades = tuple((int(h), int(v)) for h, v in d.get("upgrades", []))
         except (TypeError, ValueError):
             raise ValueError("genesis: upgrades must be a list of [height, version] integer pairs") from None
+        market = d.get("market", {})
+        if not isinstance(market, dict):
+            raise ValueError("genesis: market must be a JSON object")
         consensus = d.get("consensus", {})
         if not isinstance(consensus, dict):
             raise ValueError("genesis: consensus must be a JSON object")
         g = cls(d["chain_id"], int(d["genesis_time_ms"]), vals,
                 {k: int(v) for k, v in d.get("balances", {}).items()},
                 dict(consensus), dict(d.get("game_params", {})),
-                d.get("poc_weights_sha256", ""), version, upgrades)
+                d.get("poc_weights_sha256", ""), version, upgrades, dict(market))
         g.check()
         return g
 
@@ -107,6 +115,8 @@ class Genesis:
             raise ValueError("genesis: chain_id is empty")
         if not self.validators:
             raise ValueError("genesis: no validators")
+        from pocnet.ledger.txtypes.market import params_from_genesis  # lazy: txtypes import this module
+        params_from_genesis(self.market)
         seen = set()
         for v in self.validators:
             parse_public_key(v.address)

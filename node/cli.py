@@ -186,6 +186,48 @@ def tx_task(key: Path = typer.Option(...), work: int = typer.Option(..., help="w
     _submit(node, key, "task", {"work": work, "demand": vec, "deadline_ms": deadline_ms}, wait)
 
 
+def _csv_addresses(value: str, opt: str) -> list[str]:
+    items = [a.strip() for a in value.split(",") if a.strip()]
+    if not items:
+        _fail(f"{opt}: give comma-separated addresses")
+    return items
+
+
+@tx_app.command("market-open")
+def tx_market_open(key: Path = typer.Option(..., help="opener key file"),
+                   leaders: str = typer.Option(..., help="MRP addresses, comma-separated"),
+                   followers: str = typer.Option(..., help="MSP addresses, comma-separated"),
+                   price_blocks: int = typer.Option(20, help="blocks during which leaders may post prices"),
+                   demand_blocks: int = typer.Option(20, help="blocks after the price deadline for demands"),
+                   node: str = NODE_OPT, wait: bool = typer.Option(True)) -> None:
+    """Open a bandwidth-market round (docs/market.md)."""
+    _submit(node, key, "market_open", {"leaders": _csv_addresses(leaders, "--leaders"),
+                                       "followers": _csv_addresses(followers, "--followers"),
+                                       "price_blocks": price_blocks, "demand_blocks": demand_blocks}, wait)
+
+
+@tx_app.command("market-price")
+def tx_market_price(key: Path = typer.Option(..., help="leader (MRP) key file"),
+                    round_id: int = typer.Option(..., "--round", help="market round id"),
+                    price: int = typer.Option(..., help="price in price quanta (default 1e6 per unit: 900000 = 0.9)"),
+                    node: str = NODE_OPT, wait: bool = typer.Option(True)) -> None:
+    """Post a leader's price in a market round."""
+    _submit(node, key, "market_price", {"round": round_id, "price": price}, wait)
+
+
+@tx_app.command("market-demand")
+def tx_market_demand(key: Path = typer.Option(..., help="follower (MSP) key file"),
+                     round_id: int = typer.Option(..., "--round", help="market round id"),
+                     demands: str = typer.Option(..., help="demand quanta per leader, comma-separated, round order"),
+                     node: str = NODE_OPT, wait: bool = typer.Option(True)) -> None:
+    """Post a follower's demands (its payments are escrowed at once)."""
+    try:
+        vec = [int(x) for x in demands.split(",")]
+    except ValueError:
+        _fail("--demands must be comma-separated integers (demand quanta)")
+    _submit(node, key, "market_demand", {"round": round_id, "demands": vec}, wait)
+
+
 @tx_app.command("raw")
 def tx_raw(key: Path = typer.Option(...), tx_type: str = typer.Option(..., "--type"),
            payload: str = typer.Option(..., help="payload JSON"), node: str = NODE_OPT,
@@ -234,6 +276,17 @@ def q_account(address: str, node: str = NODE_OPT) -> None:
 @query_app.command("tx")
 def q_tx(tx_hash: str, node: str = NODE_OPT) -> None:
     _print(_client(node).tx(tx_hash))
+
+
+@query_app.command("market")
+def q_market(round_id: Optional[int] = typer.Argument(None, help="round id (default: list rounds)"),
+             node: str = NODE_OPT) -> None:
+    """Market rounds (GET /market/rounds or /market/rounds/{id})."""
+    import httpx
+    try:
+        _print(_client(node)._get("/market/rounds" if round_id is None else f"/market/rounds/{round_id}"))
+    except (RuntimeError, httpx.HTTPError) as exc:
+        _fail(str(exc))
 
 
 @query_app.command("tasks")
