@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from pocnet import probes
 from pocnet.games.coalition import form_coalitions, random_groups, select_heads
 from pocnet.games.cost import cycles_per_round, transmission_time
 from pocnet.games.params import GameParams
@@ -254,6 +255,7 @@ def formation_inputs(
     return FormationInputs(tuple(active), passive, tuple(heads), initial, incentives, overall, embeddings)
 
 
+@probes.timed("fml_plan_round")  # coalitions + Stackelberg solve; GET /metrics
 def plan_round(
     learners: Sequence[LearnerProfile],
     histories: Mapping[str, ReputationHistory],
@@ -337,6 +339,7 @@ def plan_round(
     )
 
 
+@probes.timed("fml_settle_round")  # payouts and reputation; GET /metrics
 def settle_round(
     plan: RoundPlan,
     reports: Mapping[str, MemberReport],

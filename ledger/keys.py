@@ -27,6 +27,8 @@ from pathlib import Path
 import nacl.exceptions
 import nacl.signing
 
+from pocnet import probes
+
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493
 # y-coordinates of the 8 points of small order (identity, order 2, two of order 4
@@ -123,6 +125,7 @@ def verify_bytes(public_key: bytes, message: bytes, signature: bytes) -> bool:
         return False
     if not scalar_is_canonical(signature[32:]):
         return False
+    probes.count("signature_verifications")
     try:
         nacl.signing.VerifyKey(public_key).verify(message, signature)
         return True

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from pocnet.ledger import txindex
 from pocnet.ledger.block import Block
 from pocnet.ledger.state import Key, State, is_deleted_marker
 
@@ -69,6 +70,7 @@ class Storage:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) != SCHEMA_VERSION:
             raise StorageError(f"database schema version {version}, this pocnet needs {SCHEMA_VERSION}")
+        txindex.ensure(self)  # derived tx search index, own watermark (ledger/txindex.py)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -126,6 +128,7 @@ class Storage:
                 conn.execute(txs_table.insert(), [
                     {"hash": tx.hash, "height": block.height, "idx": i, "sender": tx.sender}
                     for i, tx in enumerate(block.txs)])
+            txindex.write(conn, block, self._upsert_meta)
             self._write_state(conn, writes)
             self._upsert_meta(conn, "height", str(block.height))
 

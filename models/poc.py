@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
+from pocnet import probes
 from pocnet.models.quant import QuantStudent, allocate_int, load_quant, weights_sha256
 from pocnet.models.scenario import scenario_from_chain, task_sort_key
 
@@ -97,6 +98,7 @@ def absorbed_work(work: Sequence[int], alloc: Sequence[int], n_providers: int) -
     return out
 
 
+@probes.timed("poc_ranking")  # student allocation + ranking; GET /metrics
 def compute_ranking(tasks: Sequence[PocTask], providers: Sequence[PocProvider], prev_hash: str,
                     weights: QuantStudent | None = None) -> PocResult:
     """Rank providers by student-allocated, reputation-weighted contribution."""

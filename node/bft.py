@@ -344,6 +344,8 @@ class BftDriver:
         if self.faults.blocked(sender):
             self.stats["dropped_by_fault_filter_in"] += len(msgs) + len(txs)
             return
+        if sender in self.peers:
+            self.node.peer_book.heard(sender)  # GET /net_info "last message"
         for obj in txs:
             self.accept_peer_tx(obj)
         for m in msgs:

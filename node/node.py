@@ -61,6 +61,13 @@ class Node:
         self.chain = Chain(self.genesis, self.storage, self.poc, signer=self.key)
         self.mempool = Mempool(self.chain.state, self.genesis.chain_id, self.config.mempool_max_txs)
         self.driver: ConsensusDriver = self._make_driver()
+        from pocnet.node.events import EventHub  # observation side: node/web.py serves these
+        from pocnet.node.explorer_api import PeerBook
+        from pocnet.node.metrics import NodeMetrics
+        self.metrics = NodeMetrics(self)
+        self.events = EventHub()
+        self.metrics.subscriber_count = lambda: len(self.events)
+        self.peer_book = PeerBook()
         self._tasks: list[asyncio.Task] = []
 
     def _load_poc(self):  # noqa: ANN202
@@ -93,6 +100,17 @@ class Node:
 
     # -- tx intake (REST and gossip)
     def submit_tx_obj(self, obj: Any, *, from_peer: bool = False) -> TxAccepted:
+        """Admit one tx (batch API, gossip); refusals and admissions are counted (GET /metrics)."""
+        try:
+            out = self._admit(obj, from_peer=from_peer)
+        except TxRejected as exc:
+            self.metrics.tx_refused(exc, from_peer)
+            raise
+        if not out.duplicate:
+            self.metrics.tx_admitted(out.tx_hash, from_peer)
+        return out
+
+    def _admit(self, obj: Any, *, from_peer: bool = False) -> TxAccepted:
         if len(self.mempool) >= self.mempool.max_txs:  # shed load before paying for the signature check
             self.mempool.stats["rejected"] += 1
             raise MempoolFull(self.mempool.max_txs)
@@ -124,16 +142,24 @@ class Node:
         deadline = time.monotonic() + 1.0
         while True:
             try:
-                return self.submit_tx_obj(obj)
+                out = self._admit(obj)
+                if not out.duplicate:
+                    self.metrics.tx_admitted(out.tx_hash, False)
+                return out
             except TxRejected as exc:
                 gap_race = (exc.field == "nonce" and "skips ahead" in exc.reason
                             and len(self.genesis.validators) > 1)
                 if not gap_race or time.monotonic() >= deadline:
+                    self.metrics.tx_refused(exc, False)  # counted once, after the wait
                     raise
             await asyncio.sleep(0.05)
 
     def on_block_committed(self, committed_hashes: list[str]) -> None:
         self.mempool.update(self.chain.state, committed_hashes)
+        block = self.chain.last_block
+        if block is not None:
+            self.metrics.on_commit(block)
+            self.events.on_commit(block)
 
     def status(self) -> dict[str, Any]:
         c = self.chain
@@ -170,7 +196,8 @@ class Node:
                 log.info("%s stopped at height %d", self.config.name, self.chain.height)
 
         app = FastAPI(title="pocnet peer", version="0.1.0", lifespan=lifespan,
-                      description="REST API of a pocnet peer. Wire format: see README § Wire format.")
+                      description="REST API of a pocnet peer. Wire format: see README § Wire format.",
+                      docs_url=None, redoc_url=None)  # /docs served from packaged assets (node/web.py)
         install_error_handlers(app)
         app.include_router(public_router(self))
         from pocnet.node.fml_api import fml_router  # FML rounds (docs/fmlchain.md)
@@ -180,6 +207,8 @@ class Node:
         extra = getattr(self.driver, "router", None)
         if extra is not None:
             app.include_router(extra())
+        from pocnet.node.web import install_web  # /docs, /explorer, /metrics, /events, tx search, ...
+        install_web(self, app)
         return app
 
 
