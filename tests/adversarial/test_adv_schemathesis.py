@@ -27,7 +27,8 @@ def test_no_server_errors(tmp_path):
     init_cluster_home(tmp_path, 1, 29996, [(ALICE.address, 10**9)], chain_id="schemathesis")
     node = Node(tmp_path / "peer0")
     schema = schemathesis.openapi.from_asgi("/openapi.json", node.create_app())
-    ops = [r.ok() for r in schema.get_all_operations()]
+    # GET /events is an endless SSE stream (a valid request never completes); tests/explorer covers it
+    ops = [op for op in (r.ok() for r in schema.get_all_operations()) if op.path != "/events"]
     assert len(ops) >= 10  # the public API is in the spec
     failures = []
     calls = 0
