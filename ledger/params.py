@@ -40,6 +40,13 @@ _TABLE: dict[str, tuple[int, int, int]] = {
     "empty_block_interval_ms": (2000, 1, 3_600_000),
     "max_block_txs": (2000, 1, 100_000),
     "max_block_bytes": (8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+    # Economics and accountability (ledger/txtypes/tasks.py, ledger/txtypes/accountability.py):
+    "task_fee": (10, 0, 10**12),             # tokens per task tx, escrowed to the provider
+    "genesis_bond": (1000, 0, 10**15),       # bond each genesis validator starts with
+    "jail_delay": (2, 1, 1000),              # heights from evidence inclusion to jail
+    "jail_heights": (20, 1, 10**9),          # jail period before an unjail tx is accepted
+    "slash_ppm": (100_000, 0, 1_000_000),    # share of the bond burned per offence (ppm)
+    "evidence_max_age": (100, 1, 10**9),     # older evidence (in heights) is refused
 }
 
 DEFAULTS: dict[str, int] = {k: v[0] for k, v in _TABLE.items()}
@@ -57,6 +64,12 @@ class ConsensusParams:
     empty_block_interval_ms: int = DEFAULTS["empty_block_interval_ms"]
     max_block_txs: int = DEFAULTS["max_block_txs"]
     max_block_bytes: int = DEFAULTS["max_block_bytes"]
+    task_fee: int = DEFAULTS["task_fee"]
+    genesis_bond: int = DEFAULTS["genesis_bond"]
+    jail_delay: int = DEFAULTS["jail_delay"]
+    jail_heights: int = DEFAULTS["jail_heights"]
+    slash_ppm: int = DEFAULTS["slash_ppm"]
+    evidence_max_age: int = DEFAULTS["evidence_max_age"]
 
     def __post_init__(self) -> None:
         for f in fields(self):

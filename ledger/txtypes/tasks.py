@@ -6,7 +6,7 @@ bandwidth shares in thousandths), and a relative deadline in milliseconds after
 the block that commits it. Tasks are queued with a global sequence number so the
 queue order is the commit order on every peer.
 
-Task fee (genesis ``consensus.task_fee``, default DEFAULT_TASK_FEE tokens): taken from
+Task fee (genesis ``consensus.task_fee``, default 10 tokens, ledger/params.py): taken from
 the submitter's balance and escrowed in the task. The provider the task is allocated
 to receives ``fee × delivered_work // work`` when it reports the result; the rest,
 and the whole fee of a task that expires, is burned (``meta/burned``). A flood of N
@@ -28,7 +28,6 @@ from pocnet.ledger.txtypes.common import exact_fields, int_field, int_list_field
 TASKS = "task"
 MAX_WORK = 10**12
 MAX_DEADLINE_MS = 30 * 24 * 3600 * 1000
-DEFAULT_TASK_FEE = 10
 
 
 def task_fee(view: StateView) -> int:
@@ -90,10 +89,7 @@ def settle_fee(view: StateView, task: dict[str, Any], provider: str, delivered: 
 
 
 def _genesis(view: StateView, genesis: Genesis) -> None:
-    fee = int(genesis.consensus.get("task_fee", DEFAULT_TASK_FEE))
-    if fee < 0:
-        raise ValueError("genesis: consensus.task_fee must be >= 0")
-    view.set("meta", "task_fee", fee)
+    view.set("meta", "task_fee", genesis.params.task_fee)
 
 
 register_handler(TaskHandler())
