@@ -76,6 +76,7 @@ class StatusOut(BaseModel):
     state_root: str
     latest_timestamp_ms: int
     mempool_size: int
+    catching_up: bool = Field(description="true while peers are ahead and this peer is syncing blocks")
     validators: list[dict[str, Any]]
     tx_types: list[str]
     version: int = Field(description="protocol version of the next block (selects the state-transition rules)")
@@ -244,6 +245,6 @@ def public_router(node: "Node") -> APIRouter:
 
     @r.get("/health", tags=["node"])
     async def health() -> Any:
-        return {"ok": True, "height": node.chain.height}
+        return {"ok": True, "height": node.chain.height, "catching_up": node.catching_up()}
 
     return r

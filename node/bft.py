@@ -90,6 +90,7 @@ class BftDriver:
         self.waiting_advance = False
         self._advance_wake = asyncio.Event()
         self._sync_wake = asyncio.Event()
+        self.best_peer_height = 0  # highest head the sync loop saw among peers (for catching_up)
         self._tasks: list[asyncio.Task] = []
         self._last_progress = (self.engine.height, self.engine.round, self.engine.step)
         self._new_txs: list[dict[str, Any]] = []
@@ -121,6 +122,10 @@ class BftDriver:
                 "is_validator": self.my_id is not None, "height": s["height"], "round": s["round"],
                 "step": s["step"], "locked_round": s["locked_round"], "evidence": len(self.engine.evidence),
                 "stats": dict(sorted(self.stats.items()))}
+
+    def catching_up(self) -> bool:
+        """Behind the best peer by more than the one height consensus itself may lag."""
+        return self.best_peer_height - self.chain.height >= 2
 
     async def run(self) -> None:
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0))
@@ -452,6 +457,7 @@ class BftDriver:
             if not heights:
                 continue
             best = max(heights.values())
+            self.best_peer_height = best
             lag = best - self.chain.height
             lag_seen = lag_seen + 1 if lag >= 1 else 0
             if lag >= 2 or (lag >= 1 and (lag_seen >= 2 or forced)):

@@ -101,6 +101,7 @@ def genesis_new(home: Path = typer.Option(..., help="cluster home directory"),
     from pocnet.node.setup_home import init_cluster_home, parse_fund
     try:
         funds = [parse_fund(f) for f in fund]
+        _refuse_conflicts(home, peers, base_port, chain_id, funds)
         g = init_cluster_home(home, peers, base_port, funds, chain_id=chain_id, url_template=url_template)
         if same_port:
             for i in range(peers):
@@ -118,14 +119,20 @@ def node_cmd(home: Path = typer.Option(..., help="peer home (node_key.json, gene
              port: Optional[int] = typer.Option(None, help="override the configured port"),
              host: Optional[str] = typer.Option(None, help="listen address (default 127.0.0.1)"),
              log_level: Optional[str] = typer.Option(None)) -> None:
-    """Run one peer in the foreground."""
+    """Run one peer in the foreground (one per home: a second one on the same home refuses)."""
     import uvicorn
 
+    from pocnet.node import homelock
     from pocnet.node.config import LOG_FILE, NodeConfig
     from pocnet.node.logging_setup import setup_logging
     from pocnet.node.node import Node
     if not (home / "genesis.json").exists() or not (home / "node_key.json").exists():
         _fail(f"{home} has no genesis.json/node_key.json; create it with `pocnet genesis new` or `pocnet cluster up`")
+    try:
+        homelock.acquire(home)
+    except homelock.HomeLocked as exc:
+        raise CliError(f"peer home {exc}: another `pocnet node` runs on it; stop it first "
+                       "(`pocnet cluster status --home <cluster home>` shows who runs where)") from None
     cfg = NodeConfig.load(home)
     if port:
         cfg.port = port
@@ -137,26 +144,93 @@ def node_cmd(home: Path = typer.Option(..., help="peer home (node_key.json, gene
     try:
         node = Node(home, cfg, db_url=db_url)
     except Exception as exc:  # noqa: BLE001 - startup errors are reported, not traced
-        _fail(f"cannot start peer: {exc}")
+        raise CliError(f"cannot start peer: {exc}") from exc
     from pocnet.node.server import uvicorn_settings
     uvicorn.run(node.create_app(), host=cfg.host, port=cfg.port, log_level="warning", **uvicorn_settings())
 
 
+def _refuse_conflicts(home: Path, peers: Optional[int], base_port: Optional[int], chain_id: Optional[str],
+                      funds: list[tuple[str, int]]) -> None:
+    from pocnet.node.config import GENESIS_FILE
+    from pocnet.node.setup_home import existing_home_conflicts
+    if not (home / GENESIS_FILE).exists():
+        return
+    conflicts = existing_home_conflicts(home, peers, base_port, chain_id, funds)
+    if conflicts:
+        raise UsageFailure(f"{home} already holds a chain; these options only apply to a new home: "
+                           + "; ".join(conflicts) + " (use another --home for a new chain)")
+
+
 @cluster_app.command("up")
-def cluster_up_cmd(peers: int = typer.Option(4, min=1, max=32),
+def cluster_up_cmd(peers: Optional[int] = typer.Option(None, min=1, max=32, help="number of peers [default: 4]"),
                    home: Path = typer.Option(Path("localnet")),
-                   base_port: int = typer.Option(26650),
-                   fund: list[str] = typer.Option([], help="ADDRESS:AMOUNT credited in genesis (repeatable)"),
+                   base_port: Optional[int] = typer.Option(None, help="peer i listens on BASE_PORT+i [default: 26650]"),
+                   fund: list[str] = typer.Option([], help="ADDRESS:AMOUNT credited in genesis (repeatable; "
+                                                  "new homes only)"),
                    chain_id: Optional[str] = typer.Option(None, help="default: pocnet-<12 hex> derived from the genesis")) -> None:
-    """Start N peers on 127.0.0.1:BASE_PORT.. in the foreground; Ctrl-C stops them all."""
-    from pocnet.node.cluster import cluster_up
+    """Start N peers on 127.0.0.1:BASE_PORT.. in the foreground; Ctrl-C stops them all.
+
+    On an existing home it resumes the same chain; options that would change its genesis
+    are refused. A home that is already running is refused too."""
+    from pocnet.node.cluster import ClusterError, cluster_up
+    from pocnet.node.config import GENESIS_FILE
     from pocnet.node.setup_home import parse_fund
     try:
         funds = [parse_fund(f) for f in fund]
-        code = cluster_up(home, peers, base_port, funds, chain_id=chain_id, echo=typer.echo)
     except ValueError as exc:
-        _fail(str(exc))
+        raise UsageFailure(str(exc)) from None
+    _refuse_conflicts(home, peers, base_port, chain_id, funds)
+    if (home / GENESIS_FILE).exists() and peers is None:
+        from pocnet.ledger.genesis import Genesis
+        peers = len(Genesis.load(home / GENESIS_FILE).validators)
+    try:
+        code = cluster_up(home, peers or 4, base_port or 26650, funds, chain_id=chain_id, echo=typer.echo)
+    except ClusterError as exc:
+        raise CliError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageFailure(str(exc)) from None
     raise typer.Exit(code)
+
+
+@cluster_app.command("status")
+def cluster_status_cmd(home: Path = typer.Option(Path("localnet")),
+                       wait: float = typer.Option(0.0, help="wait up to this many seconds until every peer "
+                                                  "is healthy and not catching up"),
+                       as_json: bool = typer.Option(False, "--json", help="print JSON rows")) -> None:
+    """Each peer's PID, URL, height, catching-up flag and health. Exit 1 unless all are healthy."""
+    import time
+
+    from pocnet.node.cluster import ClusterError, cluster_status, format_status
+    deadline = time.monotonic() + max(0.0, wait)
+    try:
+        while True:
+            rows = cluster_status(home)
+            bad = [r for r in rows if r["health"] != "ok" or r["catching_up"]]
+            if not bad or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+    except ClusterError as exc:
+        raise CliError(str(exc)) from None
+    if as_json:
+        _print(rows)
+    else:
+        for line in format_status(home, rows):
+            typer.echo(line)
+    if bad:
+        raise CliError(f"{len(bad)} of {len(rows)} peer(s) not ready: "
+                       + ", ".join(f"{r['name']} {'catching up' if r['health'] == 'ok' else r['health']}"
+                                   for r in bad))
+
+
+@cluster_app.command("down")
+def cluster_down_cmd(home: Path = typer.Option(Path("localnet"))) -> None:
+    """Stop every process of the cluster in HOME (the `cluster up` launcher and any peer,
+    including one restarted by hand): SIGTERM, then SIGKILL after 15 s."""
+    from pocnet.node.cluster import ClusterError, cluster_down
+    try:
+        cluster_down(home, echo=typer.echo)
+    except ClusterError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _client(node: str):  # noqa: ANN202

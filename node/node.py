@@ -161,11 +161,17 @@ class Node:
             self.metrics.on_commit(block)
             self.events.on_commit(block)
 
+    def catching_up(self) -> bool:
+        """True while the driver knows peers ahead of this one (block sync running)."""
+        probe = getattr(self.driver, "catching_up", None)
+        return bool(probe()) if probe is not None else False
+
     def status(self) -> dict[str, Any]:
         c = self.chain
         return {"chain_id": c.chain_id, "peer_id": self.key.address, "name": self.config.name,
                 "height": c.height, "latest_hash": c.head_hash, "state_root": c.state.root,
                 "latest_timestamp_ms": c.last_timestamp_ms, "mempool_size": len(self.mempool),
+                "catching_up": self.catching_up(),
                 "validators": [v.to_dict() for v in self.genesis.validators],
                 "tx_types": tx_types(), "version": c.version, "supported_versions": supported_versions(),
                 "consensus_params": c.params.to_dict(), "consensus": self.driver.status()}

@@ -42,6 +42,36 @@ def parse_fund(spec: str) -> tuple[str, int]:
 LOCAL_URL_TEMPLATE = "http://127.0.0.1:{port}"
 
 
+def existing_home_conflicts(home: Path, peers: int | None = None, base_port: int | None = None,
+                            chain_id: str | None = None, funds: list[tuple[str, int]] = ()) -> list[str]:
+    """Options that ask for something an existing home's genesis cannot become.
+
+    Genesis is fixed once written, so ``--peers``, ``--base-port``, ``--chain-id`` and
+    ``--fund`` only apply when a home is created; given again with the values already in
+    force they are accepted (rerunning the same command resumes the chain), otherwise
+    each is named here so the caller refuses instead of silently ignoring it."""
+    home = Path(home)
+    genesis = Genesis.load(home / GENESIS_FILE)
+    out = []
+    if peers is not None and peers != len(genesis.validators):
+        out.append(f"--peers {peers} (it has {len(genesis.validators)})")
+    if base_port is not None:
+        current = NodeConfig.load(home / "peer0").port if (home / "peer0").is_dir() else None
+        if current is not None and current != base_port:
+            out.append(f"--base-port {base_port} (its peers listen from {current})")
+    if chain_id is not None and chain_id != genesis.chain_id:
+        out.append(f"--chain-id {chain_id} (it is {genesis.chain_id})")
+    wanted: dict[str, int] = {}
+    for addr, amount in funds:
+        wanted[addr] = wanted.get(addr, 0) + amount
+    for addr, amount in wanted.items():
+        if genesis.balances.get(addr) != amount:
+            out.append(f"--fund {addr[:12]}...:{amount} (genesis balances are fixed; send from "
+                       f"{home / FAUCET_FILE} instead: pocnet tx send --key {home / FAUCET_FILE} "
+                       f"--to {addr} --amount {amount})")
+    return out
+
+
 def peer_homes(home: Path, peers: int, base_port: int,
                url_template: str = LOCAL_URL_TEMPLATE) -> list[PeerHome]:
     """Peer i listens on base_port+i; its URL (as other peers reach it) follows ``url_template``
