@@ -45,3 +45,21 @@ def test_errors_are_one_line(tmp_path):
     f.write_text("{nope")
     assert "not valid JSON" in runner.invoke(app, ["market", "solve", "--input", str(f)]).stderr
     assert "cannot read" in runner.invoke(app, ["market", "solve", "--input", str(tmp_path / "x")]).stderr
+
+
+def test_solve_random_six_by_four(tmp_path):
+    """The largest size the issue asks for: N = 6 MSPs, M = 4 MRPs, with a delay bound binding."""
+    import numpy as np
+
+    from pocnet.games import market as mk
+    inst = mk.random_instance(np.random.default_rng(4), 6, 4)
+    doc = {"alpha": list(inst.alpha), "beta": list(inst.beta), "w": [list(r) for r in inst.w], "c": list(inst.c),
+           "p_max": inst.p_max, "kappa": inst.kappa, "D_mb": list(inst.D_mb), "L_mcycles": list(inst.L_mcycles),
+           "K_s": list(inst.K_s), "f_ghz": list(inst.f_ghz), "lam": list(inst.lam), "mu": list(inst.mu)}
+    f = tmp_path / "in.json"
+    f.write_text(json.dumps(doc))
+    res = runner.invoke(app, ["market", "solve", "--input", str(f)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert len(out["prices"]) == 4 and len(out["demands"]) == 6 and any(out["delay_binding"])
+    assert out["check"]["passed"] and out["converged"]
