@@ -8,4 +8,17 @@ bash scripts/setup.sh
 bash scripts/lint.sh
 # Schemathesis fuzz of the OpenAPI spec (tests/adversarial): examples per operation and mode.
 export POCNET_SCHEMATHESIS_EXAMPLES="${POCNET_SCHEMATHESIS_EXAMPLES:-25}"
-exec .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 "$@"
+# Golden chain vectors replayed under other CPUs' arithmetic (docs/games.md § Determinism): as is,
+# glibc without FMA/AVX2 (its exp/log change bits), numpy without AVX-512 loops. Each run gets a fresh
+# numba cache so no kernel compiled under another mask is reused. All three must give the checked-in roots.
+golden() {
+  local cache rc=0
+  cache="$(mktemp -d)"
+  env "$@" NUMBA_CACHE_DIR="$cache" .venv/bin/python -m tests.golden.golden_chain --check || rc=$?
+  rm -rf "$cache"
+  return "$rc"
+}
+golden
+golden GLIBC_TUNABLES="glibc.cpu.hwcaps=-AVX2,-FMA,-FMA4,-AVX512F"
+golden NPY_DISABLE_CPU_FEATURES="AVX512_SPR,AVX512_ICL,X86_V4"
