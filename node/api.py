@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -231,13 +231,22 @@ def public_router(node: "Node") -> APIRouter:
         return {"address": address, "balance": acct["balance"], "nonce": acct["nonce"],
                 "pending_nonce": pending if pending is not None else acct["nonce"]}
 
-    @r.get("/tasks", tags=["state"])
-    async def tasks(status: str | None = Query(None, description="queued | allocated | done"),
+    @r.get("/tasks", tags=["state"], responses={400: {"model": ErrorOut}})
+    async def tasks(status: Literal["queued", "allocated", "done", "expired"] | None = Query(
+                        None, description="queued | allocated | done | expired"),
                     limit: int = Query(100, ge=1, le=1000)) -> Any:
         """Committed edge-computing tasks in queue (commit) order."""
         items = [t for _, t in node.chain.state.items("task") if status is None or t["status"] == status]
         items.sort(key=lambda t: t["seq"])
         return {"tasks": items[:limit], "total": len(items)}
+
+    @r.get("/tasks/{task_id}", tags=["state"], responses={404: {"model": ErrorOut}})
+    async def task(task_id: str) -> Any:
+        """One committed task by id (the hash of its ``task`` tx): status, assigned_to, result."""
+        t = node.chain.state.get("task", task_id)
+        if t is None:
+            raise ApiError(404, "not found", "task_id", "no committed task with this id")
+        return t
 
     @r.get("/status", response_model=StatusOut, tags=["node"])
     async def status() -> Any:

@@ -197,20 +197,25 @@ def cluster_status_cmd(home: Path = typer.Option(Path("localnet")),
                        wait: float = typer.Option(0.0, help="wait up to this many seconds until every peer "
                                                   "is healthy and not catching up"),
                        as_json: bool = typer.Option(False, "--json", help="print JSON rows")) -> None:
-    """Each peer's PID, URL, height, catching-up flag and health. Exit 1 unless all are healthy."""
+    """Each peer's PID, URL, height, catching-up flag and health. Exit 1 unless all are healthy.
+
+    With --wait, a home that does not exist yet (cluster up still starting) is waited for too."""
     import time
 
     from pocnet.node.cluster import ClusterError, cluster_status, format_status
     deadline = time.monotonic() + max(0.0, wait)
-    try:
-        while True:
+    while True:
+        try:
             rows = cluster_status(home)
-            bad = [r for r in rows if r["health"] != "ok" or r["catching_up"]]
-            if not bad or time.monotonic() >= deadline:
-                break
+        except ClusterError as exc:  # with --wait, the home may still be being created
+            if time.monotonic() >= deadline:
+                raise CliError(str(exc)) from None
             time.sleep(0.5)
-    except ClusterError as exc:
-        raise CliError(str(exc)) from None
+            continue
+        bad = [r for r in rows if r["health"] != "ok" or r["catching_up"]]
+        if (rows and not bad) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
     if as_json:
         _print(rows)
     else:
@@ -250,14 +255,75 @@ def tx_send(key: Path = typer.Option(..., help="sender key file"),
 @tx_app.command("task")
 def tx_task(key: Path = typer.Option(...), work: int = typer.Option(..., help="work units"),
             demand: str = typer.Option("100", help="comma-separated integer resource demands"),
-            deadline_ms: int = typer.Option(10_000), node: str = NODE_OPT,
-            wait: bool = typer.Option(True)) -> None:
-    """Sign and submit an edge-computing task."""
+            deadline_ms: int = typer.Option(10_000, help="time the provider has to report, from allocation"),
+            node: str = NODE_OPT, wait: bool = typer.Option(True),
+            id_only: bool = typer.Option(False, "--id-only", help="print only the task id (its tx hash)")) -> None:
+    """Sign and submit an edge-computing task (the provider it is allocated to reports it
+    with `pocnet tx task-result`; unreported, it expires after --deadline-ms)."""
     try:
         vec = [int(x) for x in demand.split(",")]
     except ValueError:
         _fail("--demand must be comma-separated integers")
-    _submit(node, key, "task", {"work": work, "demand": vec, "deadline_ms": deadline_ms}, wait)
+    _submit(node, key, "task", {"work": work, "demand": vec, "deadline_ms": deadline_ms}, wait,
+            id_only=id_only)
+
+
+def _find_task(c, task_id: str) -> dict | None:  # noqa: ANN001
+    """The committed task with this id, or None while it is not committed."""
+    import httpx
+    try:
+        return c._get(f"/tasks/{task_id}")
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code == 404:
+            return None
+        raise
+
+
+def _provider_key(home: Path, address: str) -> Path:
+    from pocnet.node.cluster import existing_peer_homes
+    from pocnet.node.config import NODE_KEY_FILE
+    for ph in existing_peer_homes(home):
+        path = ph / NODE_KEY_FILE
+        if path.exists() and load_key(path).address == address:
+            return path
+    raise CliError(f"the task is allocated to {address}, whose key is not in {home}; "
+                   "that provider must report it with its own key (--key)")
+
+
+@tx_app.command("task-result")
+def tx_task_result(task_id: str = typer.Option(..., help="the task's id (the hash of its task tx)"),
+                   delivered_work: Optional[int] = typer.Option(None, help="work units delivered "
+                                                                "[default: all of the task's work]"),
+                   key: Optional[Path] = typer.Option(None, help="the provider's key file (the validator the "
+                                                      "task is allocated to)"),
+                   home: Optional[Path] = typer.Option(None, help="instead of --key: a cluster home; the key of "
+                                                       "the peer the task is allocated to is taken from it"),
+                   wait_allocated: float = typer.Option(60.0, help="seconds to wait while the task is still "
+                                                        "queued (allocation takes a few blocks)"),
+                   node: str = NODE_OPT, wait: bool = typer.Option(True)) -> None:
+    """Report a task's result as the provider it was allocated to (feeds its reputation and
+    pays it the task fee pro rata). A task nobody reports expires at its deadline and counts
+    against that provider's reputation."""
+    import time
+    if (key is None) == (home is None):
+        _fail("give exactly one of --key (the provider's key file) or --home (a cluster home)")
+    c = _client(node)
+    deadline = time.monotonic() + max(0.0, wait_allocated)
+    while True:
+        task = _find_task(c, task_id)
+        if task is not None and task["status"] != "queued":
+            break
+        if time.monotonic() >= deadline:
+            raise CliError(f"task {task_id} is " + ("not committed on " + node if task is None else
+                                                     "still queued, not yet allocated to a provider")
+                           + f" after {wait_allocated:.0f} s")
+        time.sleep(0.5)
+    if task["status"] != "allocated":
+        raise CliError(f"task {task_id} is {task['status']}; only an allocated task can be reported")
+    if home is not None:
+        key = _provider_key(home, task["assigned_to"])
+    amount = task["work"] if delivered_work is None else delivered_work
+    _submit(node, key, "task_result", {"task_id": task_id, "delivered_work": amount}, wait)
 
 
 def _csv_addresses(value: str, opt: str) -> list[str]:
@@ -315,7 +381,7 @@ def tx_raw(key: Path = typer.Option(...), tx_type: str = typer.Option(..., "--ty
     _submit(node, key, tx_type, obj, wait)
 
 
-def _submit(node: str, key: Path, tx_type: str, payload: dict, wait: bool) -> None:
+def _submit(node: str, key: Path, tx_type: str, payload: dict, wait: bool, id_only: bool = False) -> None:
     from pocnet.node.client import TxRefused
     c = _client(node)
     kp = load_key(key)
@@ -329,7 +395,10 @@ def _submit(node: str, key: Path, tx_type: str, payload: dict, wait: bool) -> No
             out = c.wait_committed(tx.hash)
         except TimeoutError as exc:
             raise CliError(f"{exc} (it may still commit: `pocnet query tx {tx.hash}`)") from None
-    _print(out)
+    if id_only:
+        typer.echo(tx.hash)
+    else:
+        _print(out)
 
 
 @query_app.command("status")
@@ -364,8 +433,10 @@ def q_market(round_id: Optional[int] = typer.Argument(None, help="round id (defa
 
 
 @query_app.command("tasks")
-def q_tasks(node: str = NODE_OPT) -> None:
-    _print(_client(node)._get("/tasks"))
+def q_tasks(status: Optional[str] = typer.Option(None, help="queued | allocated | done | expired"),
+            node: str = NODE_OPT) -> None:
+    """Committed tasks in queue order (status, assigned_to, delivered_work, ...)."""
+    _print(_client(node)._get("/tasks" + (f"?status={status}" if status else "")))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,3 +130,10 @@ def test_catching_up_in_status_and_health(tmp_path):
         assert c.get("/status").json()["catching_up"] is True
     node.driver.best_peer_height = 0
     assert node.status()["catching_up"] is False
+
+
+def test_task_result_needs_exactly_one_key_source(capsys, tmp_path):
+    code = main(["tx", "task-result", "--task-id", "ab" * 32])
+    assert code == 2 and "exactly one of --key" in capsys.readouterr().err
+    code = main(["tx", "task-result", "--task-id", "ab" * 32, "--key", "k.json", "--home", str(tmp_path)])
+    assert code == 2 and "exactly one of --key" in capsys.readouterr().err
