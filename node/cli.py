@@ -322,6 +322,7 @@ def tx_task_result(task_id: str = typer.Option(..., help="the task's id (the has
         raise CliError(f"task {task_id} is {task['status']}; only an allocated task can be reported")
     if home is not None:
         key = _provider_key(home, task["assigned_to"])
+    assert key is not None
     amount = task["work"] if delivered_work is None else delivered_work
     _submit(node, key, "task_result", {"task_id": task_id, "delivered_work": amount}, wait)
 

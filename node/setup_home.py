@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,7 +44,7 @@ LOCAL_URL_TEMPLATE = "http://127.0.0.1:{port}"
 
 
 def existing_home_conflicts(home: Path, peers: int | None = None, base_port: int | None = None,
-                            chain_id: str | None = None, funds: list[tuple[str, int]] = ()) -> list[str]:
+                            chain_id: str | None = None, funds: Sequence[tuple[str, int]] = ()) -> list[str]:
     """Options that ask for something an existing home's genesis cannot become.
 
     Genesis is fixed once written, so ``--peers``, ``--base-port``, ``--chain-id`` and
