@@ -336,7 +336,7 @@ def _follower_eq_batch(ar: _Arrays, P: np.ndarray, B0: np.ndarray | None = None,
     converged = False
     sweeps = 0
     active = np.arange(todo.size)
-    for sweeps in range(1, max_sweeps + 1):
+    for sweeps in range(1, max_sweeps + 1):  # noqa: B007 - read after the loop
         delta = np.zeros(active.size)
         for i in range(N):
             Ba = Bt[active]
@@ -472,7 +472,7 @@ def solve(inst: MarketInstance, start: Sequence[float] | None = None, *, tol: fl
             raise ValueError(f"start: expected {inst.m} prices")
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - read after the loop
         moved = 0.0
         for j in range(inst.m):
             x, _ = _leader_br(ar, p, j, points, 6, None)

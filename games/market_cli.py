@@ -77,5 +77,32 @@ def trends(out: Path = typer.Option(Path("docs/market"), help="directory for mar
     typer.echo(f"wrote {out}/market_trends.json and market_fig5..8.png")
 
 
+@app.command()
+def learn(input: str = typer.Option("games/examples/market_fig3.json", "--input", "-i", help="JSON market instance"),
+          schemes: str = typer.Option("malppo,mappo,random-leaders,random-followers,random",
+                                      help="comma-separated: malppo, mappo, random-leaders, random-followers, random"),
+          episodes: int = typer.Option(20, min=1, help="episodes (paper: 20)"),
+          slots: int = typer.Option(100, min=1, help="slots per episode (paper: 100)"),
+          seed: int = typer.Option(0),
+          out: Path = typer.Option(Path("malppo-report"), help="directory for the report, runs and plots")) -> None:
+    """Train MALPPO (and baselines) on an instance; compare with the solver's equilibrium."""
+    from pocnet.games import market as mk
+    from pocnet.games.malppo import SCHEMES, LearnConfig, run_experiment
+    doc = _load(input)
+    try:
+        inst = mk.instance_from_json(doc)
+    except ValueError as exc:
+        _fail(str(exc))
+    names = [s.strip() for s in schemes.split(",") if s.strip()]
+    for s in names:
+        if s not in SCHEMES:
+            _fail(f"--schemes: unknown scheme {s!r}; known: {', '.join(SCHEMES)}")
+    if slots % 20:
+        _fail("--slots: must be a multiple of 20 (one PPO update per 20 slots)")
+    report = run_experiment(inst, names, LearnConfig(episodes=episodes, slots=slots, seed=seed), out,
+                            echo=lambda m: typer.echo(m, err=True))
+    typer.echo(json.dumps(report["schemes"], indent=1))
+
+
 if __name__ == "__main__":
     app()
