@@ -6,12 +6,15 @@ Every refusal is a JSON body ``{"error": ..., "field": ..., "reason": ...}`` wit
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, Field
 
 from pocnet.ledger.encoding import EncodingError, loads_strict
@@ -89,7 +92,52 @@ def _error_response(status: int, error: str, field: str, reason: str) -> JSONRes
     return JSONResponse(status_code=status, content={"error": error, "field": field, "reason": reason})
 
 
+_HTTP_ERRORS = {404: "not found", 405: "method not allowed", 413: "body too large", 415: "unsupported media type"}
+
+
+def _openapi_with_real_codes(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI documents every validation failure as 422 (HTTPValidationError); this server
+    answers them with 400 and the one error shape, so the spec says that instead."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        err_ref = {"$ref": "#/components/schemas/ErrorOut"}
+        for ops in spec.get("paths", {}).values():
+            for op in ops.values():
+                responses = op.get("responses", {})
+                auto = responses.get("422", {})
+                if "HTTPValidationError" in json.dumps(auto):
+                    del responses["422"]
+                    responses.setdefault("400", {"description": "invalid request (bad parameter or body)",
+                                                 "content": {"application/json": {"schema": err_ref}}})
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("ErrorOut", ErrorOut.model_json_schema())
+        if "HTTPValidationError" not in json.dumps(spec["paths"]):
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = spec
+        return spec
+    return openapi
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """Every 4xx, including unknown routes and wrong methods, is ``{"error","field","reason"}``."""
+    app.openapi = _openapi_with_real_codes(app)  # type: ignore[method-assign]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = _HTTP_ERRORS.get(exc.status_code, "request refused")
+        reason = str(exc.detail) if exc.detail else error
+        if exc.status_code == 404 and reason == "Not Found":
+            reason = "no such route (see /docs)"
+        elif exc.status_code == 405 and reason == "Method Not Allowed":
+            reason = "this route does not accept this method (see /docs)"
+        return JSONResponse(status_code=exc.status_code, headers=getattr(exc, "headers", None),
+                            content={"error": error, "field": "$", "reason": reason})
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _error_response(exc.status, exc.error, exc.field, exc.reason)
