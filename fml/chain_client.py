@@ -94,13 +94,17 @@ def round_payload(round_id: int) -> dict[str, Any]:
 def report_payloads(round_id: int, reports: Mapping[str, MemberReport]) -> list[dict[str, Any]]:
     """fml_report payloads (<= 256 members each, address order) from one head's reports.
 
-    Loss reduction and gradient norm x 1e6; completion time rounded to the
+    Loss reduction, gradient norm and work x 1e6; completion time rounded to the
     nearest millisecond (within the chain's 1 ms misreport tolerance).
     """
-    items = [{"member": a, "loss_reduction": quantize(float(r.loss_reduction), SCALE),
-              "grad_norm": quantize(float(r.grad_norm), SCALE),
-              "completion_ms": max(1, round(r.completion_time * 1000))}
-             for a, r in sorted(reports.items())]
+    items = []
+    for a, r in sorted(reports.items()):
+        item = {"member": a, "loss_reduction": quantize(float(r.loss_reduction), SCALE),
+                "grad_norm": quantize(float(r.grad_norm), SCALE),
+                "completion_ms": max(1, round(r.completion_time * 1000))}
+        if r.work is not None:  # evidence of work (games.settlement), x 1e6
+            item["work"] = quantize(float(r.work), SCALE)
+        items.append(item)
     return [{"round": int(round_id), "reports": items[i:i + MAX_REPORTS_PER_TX]}
             for i in range(0, len(items), MAX_REPORTS_PER_TX)]
 

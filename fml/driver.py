@@ -8,12 +8,17 @@ package; the on-chain coordinator (later) will submit the same inputs as
 transactions and read the plan / settlement back from committed state. The
 driver only trains, measures, reports and keeps the books.
 
-Misbehaving learners commit to tau iterations but run ``lazy_iters``. By
-default their update reaches the head when it is done, so the head reports the
-completion time it *observed* — shorter than the committed frequency allows for
-tau iterations, which the state machine (and ``settle_round`` offline) flags as a
-misreport. With ``disguise=True`` a misbehaver holds its update back until its
-committed time, and only the head's leave-one-out measurement can expose it. With ``blockchain=False``
+Misbehaving learners commit to tau iterations and follow one strategy
+(``misbehaviour_kind``, see ``KINDS``): ``lazy`` runs ``lazy_iters`` and sends
+its update when it is done, so the head reports the completion time it
+*observed* — shorter than the committed frequency allows, which the state
+machine (and ``settle_round`` offline) flags as a misreport; ``disguised``
+runs ``lazy_iters`` but holds its update back until its committed time;
+``noisy`` does the same and pads its update with noise until its size matches
+the coalition's median honest update; ``free-rider`` trains nothing and
+returns the model it received, at its committed time. Against the disguised
+kinds only the head's measurements of the update itself (leave-one-out loss,
+length along the others' mean update) are evidence. With ``blockchain=False``
 (seed 000's "without blockchain" reputation store) learners self-report
 their contribution and misbehavers claim the best loss reduction and the
 best time of their coalition.
@@ -82,6 +87,7 @@ class Coordinator(Protocol):
 
 
 # ---------------------------------------------------------------------- config / results
+KINDS: tuple[str, ...] = ("lazy", "disguised", "noisy", "free-rider")
 @dataclass(frozen=True)
 class RunConfig:
     n_learners: int = 40
@@ -90,7 +96,14 @@ class RunConfig:
     misbehave_rate: float = 0.0
     lazy_iters: int = 2  # iterations a misbehaving learner really runs (of tau)
     blockchain: bool = True
-    disguise: bool = False  # misbehavers wait until their committed time before sending
+    disguise: bool = False  # legacy switch: kind "lazy" becomes "disguised"
+    misbehaviour_kind: str = "lazy"  # one of KINDS
+
+    def kind(self) -> str:
+        """The effective strategy (``disguise`` upgrades ``lazy`` to ``disguised``)."""
+        if self.misbehaviour_kind not in KINDS:
+            raise ValueError(f"misbehaviour_kind: must be one of {', '.join(KINDS)}")
+        return "disguised" if (self.disguise and self.misbehaviour_kind == "lazy") else self.misbehaviour_kind
     learn: PerFedAvgConfig = field(default_factory=PerFedAvgConfig)
     eval_every: int = 1
 
@@ -139,7 +152,7 @@ def profiles_of(pop: Population, emb: np.ndarray) -> list[LearnerProfile]:
 
 def make_reports(
     plan: Plan,
-    measured: Mapping[str, tuple[float, float]],
+    measured: Mapping[str, tuple[float, ...]],
     misbehaving: set[str],
     blockchain: bool,
     observed_times: Mapping[str, float] | None = None,
@@ -154,13 +167,15 @@ def make_reports(
         best_loss = max((measured[m][0] for m in cp.members), default=0.0)
         best_time = min((cp.times[m] for m in cp.members), default=0.0)
         for m in cp.members:
-            loss, gnorm = measured[m]
+            loss, gnorm = measured[m][0], measured[m][1]
+            work = measured[m][2] if len(measured[m]) > 2 else None
             t = cp.times[m]  # honest: the cost model's time; disguised misbehaver: the committed time
             if observed_times is not None and m in observed_times:
                 t = observed_times[m]
             if not blockchain and m in misbehaving:
                 loss, t = best_loss, best_time
-            out[m] = MemberReport(loss_reduction=loss, grad_norm=gnorm, completion_time=t)
+                work = None if work is None else max(measured[j][2] for j in cp.members)
+            out[m] = MemberReport(loss_reduction=loss, grad_norm=gnorm, completion_time=t, work=work)
     return out
 
 
@@ -174,6 +189,7 @@ def run(
     on_round: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Simulate ``cfg.rounds`` rounds and collect per-round metrics."""
+    kind = cfg.kind()
     torch.manual_seed(seed)
     pop = make_population(data, cfg.n_learners, seed=seed, misbehave_rate=cfg.misbehave_rate)
     trainer = Trainer(pop, cfg.learn, seed=seed)
@@ -192,15 +208,17 @@ def run(
         profiles = profiles_of(pop, emb)
         plan = coordinator.plan_round(profiles, r, round_seed(seed, r))
         partition = {index[h]: [index[m] for m in cp.members] for h, cp in plan.coalitions.items() if cp.members}
-        iters = {j: (cfg.lazy_iters if pop.addresses[j] in bad else params.tau) for ms in partition.values() for j in ms}
-        results = trainer.train_round(partition, iters)
+        bad_iters = 0 if kind == "free-rider" else cfg.lazy_iters
+        iters = {j: (bad_iters if pop.addresses[j] in bad else params.tau) for ms in partition.values() for j in ms}
+        inflate = {j for j in iters if pop.addresses[j] in bad} if kind == "noisy" else set()
+        results = trainer.train_round(partition, iters, inflate)
         measured = {
-            pop.addresses[j]: (res.loss_reduction[j], res.grad_norm[j])
+            pop.addresses[j]: (res.loss_reduction[j], res.grad_norm[j], res.own_gain[j])
             for res in results.values()
             for j in res.loss_reduction
         }
         observed = None
-        if not cfg.disguise:
+        if kind == "lazy":
             observed = {}
             for cp in plan.coalitions.values():
                 for m in cp.members:
@@ -250,6 +268,8 @@ def run(
                 "incentives": [round(cp.incentive, 4) for _, cp in sorted(plan.coalitions.items())],
                 "mean_q_misbehaving": _mean([settle.q[m] for m in settle.q if m in bad]),
                 "mean_q_honest": _mean([settle.q[m] for m in settle.q if m not in bad]),
+                "mean_work_factor_misbehaving": _mean([e / 1e6 for m, e in _factors(settle).items() if m in bad]),
+                "mean_work_factor_honest": _mean([e / 1e6 for m, e in _factors(settle).items() if m not in bad]),
                 "mean_reputation_misbehaving": _mean([settle.global_reputation.get(m, np.nan) for m in bad]),
                 "mean_reputation_honest": _mean([settle.global_reputation.get(pop.addresses[j], np.nan)
                                                  for j in active_idx if pop.addresses[j] not in bad]),
@@ -285,6 +305,7 @@ def run(
             "lazy_iters": cfg.lazy_iters,
             "blockchain": cfg.blockchain,
             "disguise": cfg.disguise,
+            "misbehaviour_kind": kind,
             "alpha": cfg.learn.alpha,
             "beta": cfg.learn.beta,
             "delta": cfg.learn.delta,
@@ -295,6 +316,16 @@ def run(
         profit_per_learner=profit,
         final=final,
     )
+
+
+def _factors(settle: Settlement) -> dict[str, int]:
+    """Work factors (ppm) of a settlement, offline (RoundSettlement) or on chain (round view)."""
+    raw = settle.raw
+    if raw is None:
+        return {}
+    if isinstance(raw, dict):
+        return dict(raw.get("work_factors", {}))
+    return dict(getattr(raw, "work_factors", {}))
 
 
 def _mean(xs: Sequence[float]) -> float:

@@ -110,7 +110,8 @@ class OnChainCoordinator:
         q = {name(a, a): v / scale for a, v in r.get("contributions", {}).items()}
         payouts = {name(a, a): v / 1_000_000 for a, v in r.get("payouts", {}).items()}  # micro-tokens -> tokens
         rep = {name(a, a): v["global"] / scale for a, v in r.get("reputations", {}).items()}
-        return Settlement(q=q, payouts=payouts, global_reputation=rep, raw=r)
+        raw = dict(r, work_factors={name(a, a): v for a, v in r.get("work_factors", {}).items()})
+        return Settlement(q=q, payouts=payouts, global_reputation=rep, raw=raw)
 
     def _to_names(self, plan: Plan) -> Plan:
         n = lambda a: self.to_name.get(a, a)  # noqa: E731

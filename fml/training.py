@@ -8,7 +8,7 @@ meta-model it received; a coalition starts from its head's model.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -39,10 +39,40 @@ class CoalitionResult:
     loss_reduction: dict[int, float]
     grad_norm: dict[int, float]
     val_loss: float
+    aligned_norm: dict[int, float] = field(default_factory=dict)  # update length along the others' mean
+    own_gain: dict[int, float] = field(default_factory=dict)  # evidence of work (see Trainer.own_gain)
 
 
 def _stack_repeat(p: Params, n: int) -> Params:
     return tuple(t.expand(n, *t.shape[1:]).clone() for t in p)
+
+
+def masked_loss_grad(params: Params, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-model mean cross-entropy over the real samples of padded batches (differentiable)."""
+    logits = forward(params, x)
+    n, b, c = logits.shape
+    ce = torch.nn.functional.cross_entropy(logits.reshape(n * b, c), y.reshape(n * b), reduction="none").reshape(n, b)
+    return (ce * mask).sum(1) / mask.sum(1).clamp_min(1)
+
+
+def aligned_norms(deltas: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Evidence of work per member: the length of its update along the others' mean update.
+
+    p_i = <d_i, m_-i> / |m_-i|, m_-i the data-weighted mean of the other members'
+    updates, clipped at 0 (alone: |d_i|). Fewer local iterations give a shorter
+    update; noise added to look big is (nearly) orthogonal to m_-i in a
+    high-dimensional weight space and adds (almost) nothing; a returned,
+    untrained model has d = 0.
+    """
+    n = deltas.shape[0]
+    d = deltas.double()
+    if n == 1:
+        return d.norm(dim=1)
+    w = weights.double()
+    total = (d * w[:, None]).sum(0, keepdim=True)
+    others = (total - d * w[:, None]) / (w.sum() - w).clamp_min(1e-12)[:, None]
+    norm = others.norm(dim=1).clamp_min(1e-30)
+    return ((d * others).sum(1) / norm).clamp_min(0.0)
 
 
 class Trainer:
@@ -85,8 +115,16 @@ class Trainer:
         return np.stack(out).astype(np.float64)
 
     # ------------------------------------------------------------------ training
-    def train_round(self, partition: dict[int, list[int]], iters: dict[int, int]) -> dict[int, CoalitionResult]:
-        """Local training in every coalition, then head-side aggregation and LOO."""
+    def train_round(
+        self, partition: dict[int, list[int]], iters: dict[int, int], inflate: frozenset[int] | set[int] = frozenset()
+    ) -> dict[int, CoalitionResult]:
+        """Local training in every coalition, then head-side aggregation and LOO.
+
+        ``inflate``: adversarial members that add Gaussian noise to their update
+        until its size equals the median honest update of their coalition (the
+        "noisy" strategy; the attacker is granted that median as an oracle). A
+        member with 0 iterations returns the model it received (free rider).
+        """
         results: dict[int, CoalitionResult] = {}
         new_models: dict[int, Params] = {}
         coalition_mass: dict[int, float] = {}
@@ -101,6 +139,8 @@ class Trainer:
         it = torch.as_tensor([iters[m] for m in all_members], dtype=torch.long)
         trained_all = local_train(stack, self.sampler, who, it, self.cfg, self.gen)
         delta_all = flat(trained_all) - flat(stack)
+        if inflate:
+            trained_all, delta_all = self._inflate(order, stack, delta_all, iters, set(inflate))
         pos = 0
         for head, members in order:
             sl = torch.arange(pos, pos + len(members))
@@ -110,6 +150,8 @@ class Trainer:
             weights = self.pop.train_size[torch.as_tensor(members)].float()
             agg = aggregate(trained, weights)
             gnorm = {m: float(delta_all[int(sl[k])].norm()) for k, m in enumerate(members)}
+            aligned = aligned_norms(delta_all[sl], weights)
+            gain = self.own_gain(select(stack, sl), trained, members)
             # alone, the "aggregate without i" is the model the member started from
             cand = start if len(members) == 1 else leave_one_out_models(trained, weights)
             validators = members
@@ -119,7 +161,9 @@ class Trainer:
             losses = self.personalised_val_loss(tuple(torch.cat([c, a]) for c, a in zip(cand, agg)), validators)
             with_all = float(losses[-1])
             red = {m: max(0.0, float(losses[k]) - with_all) for k, m in enumerate(members)}
-            results[head] = CoalitionResult(red, gnorm, with_all)
+            results[head] = CoalitionResult(red, gnorm, with_all,
+                                            {m: float(aligned[k]) for k, m in enumerate(members)},
+                                            {m: float(gain[k]) for k, m in enumerate(members)})
             new_models[head] = agg
             coalition_mass[head] = float(weights.sum())
         for head, members in partition.items():
@@ -132,6 +176,59 @@ class Trainer:
             stacked = tuple(torch.cat([new_models[h][i] for h in heads]) for i in range(len(self.models)))
             self.global_model = aggregate(stacked, torch.tensor([coalition_mass[h] for h in heads]))
         return results
+
+    def own_gain(self, start: Params, trained: Params, members: list[int]) -> torch.Tensor:
+        """Evidence of work per member: how much its returned model lowered the loss on the
+        validation samples it lent the head, against the model it received (clipped at 0).
+
+        Local training on a learner's own data lowers the loss on that learner's
+        held-out data, more with more iterations; an untrained (free rider) or
+        noise-padded update does not.
+        """
+        n = len(members)
+        b = max(len(self.val_idx[m]) for m in members)
+        x = torch.zeros(n, b, self.pop.test_x[members[0]].shape[-1])
+        y = torch.zeros(n, b, dtype=torch.long)
+        mask = torch.zeros(n, b)
+        for k, m in enumerate(members):
+            v = self.val_idx[m]
+            x[k, : len(v)] = self.pop.test_x[m][v]
+            y[k, : len(v)] = self.pop.test_y[m][v]
+            mask[k, : len(v)] = 1.0
+        leaves = tuple(p.detach().clone().requires_grad_(True) for p in start)
+        loss = masked_loss_grad(leaves, x, y, mask)
+        g = flat(tuple(t.detach() for t in torch.autograd.grad(loss.sum(), leaves)))
+        d = flat(trained) - flat(start)
+        return ((-(d * g).sum(1)) / g.norm(dim=1).clamp_min(1e-30)).clamp_min(0.0)
+
+    def _inflate(self, order, stack: Params, delta_all: torch.Tensor, iters: dict[int, int],
+                 inflate: set[int]) -> tuple[Params, torch.Tensor]:
+        """Noisy strategy: pad the listed members' updates with noise to the honest median size."""
+        delta_all = delta_all.clone()
+        tau = max(iters.values())
+        pos = 0
+        for _, members in order:
+            honest = [pos + k for k, m in enumerate(members) if m not in inflate and iters[m] == tau]
+            if honest:
+                target = float(delta_all[honest].norm(dim=1).median())
+                for k, m in enumerate(members):
+                    if m in inflate:
+                        d = delta_all[pos + k]
+                        noise = torch.randn(d.shape, generator=self.gen)
+                        # solve |d + a n| = target for a >= 0 (0 when d is already that large)
+                        nn, dn, dd = float(noise @ noise), float(d @ noise), float(d @ d)
+                        disc = dn * dn - nn * (dd - target * target)
+                        a = max(0.0, (-dn + disc ** 0.5) / nn) if disc > 0 else 0.0
+                        delta_all[pos + k] = d + a * noise
+            pos += len(members)
+        base = flat(stack)
+        new = base + delta_all
+        out, off = [], 0
+        for p in stack:
+            size = p[0].numel()
+            out.append(new[:, off:off + size].reshape(p.shape).contiguous())
+            off += size
+        return tuple(out), delta_all
 
     def personalised_val_loss(self, cands: Params, members: list[int]) -> torch.Tensor:
         """Validation loss of each candidate model *after* personalisation, pooled

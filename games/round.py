@@ -23,6 +23,7 @@ from pocnet.games.cost import cycles_per_round, transmission_time
 from pocnet.games.params import GameParams
 from pocnet.games.profile import LearnerProfile
 from pocnet.games.quantize import DEFAULT_SCALE, dequantize, quantize
+from pocnet.games.settlement import PPM, work_factors
 from pocnet.games.reputation import (
     EMPTY_HISTORY,
     ReputationHistory,
@@ -54,6 +55,9 @@ class MemberReport:
     loss_reduction: float  # leave-one-out validation-loss reduction (may be < 0; clipped)
     grad_norm: float  # recorded, not used by q_i (FORMULAS' q uses loss and time only)
     completion_time: float  # seconds
+    # length of the member's update along the others' mean update (evidence of work,
+    # games.settlement); None: not measured, the settlement falls back to grad_norm
+    work: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("loss_reduction", "grad_norm", "completion_time"):
@@ -62,6 +66,9 @@ class MemberReport:
                 raise ValueError(f"{name}: must be a finite number")
         if self.grad_norm < 0:
             raise ValueError("grad_norm: must be >= 0")
+        if self.work is not None and (isinstance(self.work, bool) or not isinstance(self.work, (int, float))
+                                      or not math.isfinite(self.work) or self.work < 0):
+            raise ValueError("work: must be a finite number >= 0")
         if self.completion_time <= 0:
             raise ValueError("completion_time: must be > 0")
 
@@ -70,7 +77,9 @@ class MemberReport:
         for name in ("loss_reduction", "grad_norm", "completion_time"):
             if name not in d:
                 raise ValueError(f"{name}: missing")
-        return cls(float(d["loss_reduction"]), float(d["grad_norm"]), float(d["completion_time"]))
+        work = d.get("work")
+        return cls(float(d["loss_reduction"]), float(d["grad_norm"]), float(d["completion_time"]),
+                   None if work is None else float(work))
 
 
 # Float fields of RoundPlan per kind, for (de)quantisation.
@@ -168,6 +177,7 @@ class RoundSettlement:
     competition_rewards: dict[str, float]  # member -> C_k* omega f*/f_max (0 when flagged)
     payouts: dict[str, float]  # member -> reputation share + competition reward
     msp_spend: dict[str, float] = field(default_factory=dict)  # head -> sum of its members' payouts
+    work_factors: dict[str, int] = field(default_factory=dict)  # member -> e_i in ppm (games.settlement)
 
     def to_dict(self, quantized: bool = False, scale: int = DEFAULT_SCALE) -> dict[str, Any]:
         conv = (lambda x: quantize(x, scale)) if quantized else float
@@ -185,6 +195,7 @@ class RoundSettlement:
             "competition_rewards": {a: conv(v) for a, v in self.competition_rewards.items()},
             "payouts": {a: conv(v) for a, v in self.payouts.items()},
             "msp_spend": {a: conv(v) for a, v in self.msp_spend.items()},
+            "work_factors": dict(self.work_factors),
             "quantized": bool(quantized),
             "scale": scale if quantized else None,
         }
@@ -354,6 +365,11 @@ def settle_round(
     flagged: q_i = 0 (it still enters its history, so its reputation drops),
     no payout, and it is left out of the min-max normalisation of the others
     (ours).
+
+    Settlement on evidence of work (games.settlement): every other member's
+    contribution q_i and payout are multiplied by its work factor e_i, computed
+    in integers from the head's measured ``work`` (or ``grad_norm`` when a
+    report has none) relative to its coalition.
     """
     members_all = {a for m in plan.partition.values() for a in m}
     for a in reports:
@@ -361,8 +377,9 @@ def settle_round(
             raise ValueError(f"reports: {a} is not a member of this round")
     q: dict[str, float] = {}
     flags: dict[str, str] = {}
+    factors: dict[str, int] = {}
     for h in plan.heads:
-        valid, ells, times = [], [], []
+        valid, ells, times, work = [], [], [], {}
         for a in plan.partition[h]:
             rep = reports.get(a)
             if rep is None:
@@ -373,8 +390,10 @@ def settle_round(
                 valid.append(a)
                 ells.append(rep.loss_reduction)
                 times.append(rep.completion_time)
+                work[a] = quantize(rep.grad_norm if rep.work is None else rep.work, PPM)
+        factors.update(work_factors(work))
         for a, qa in zip(valid, contributions(ells, times, params)):
-            q[a] = qa
+            q[a] = qa * factors[a] / PPM
         for a in plan.partition[h]:
             q.setdefault(a, 0.0)
     new_hist: dict[str, ReputationHistory] = dict(histories)
@@ -398,9 +417,9 @@ def settle_round(
         coal_rep[h] = rbar
         share = params.R * reputation_fn(rbar, params) / len(members)
         for a in members:
-            ok = a not in flags
-            shares[a] = share if ok else 0.0
-            comp[a] = plan.competition_rewards[a] if ok else 0.0
+            e = factors.get(a, 0) / PPM  # flagged members have no factor: nothing
+            shares[a] = share * e
+            comp[a] = plan.competition_rewards[a] * e
             payouts[a] = shares[a] + comp[a]
         spend[h] = math.fsum(payouts[a] for a in members)
     srt = sorted(q)
@@ -416,4 +435,5 @@ def settle_round(
         competition_rewards={a: comp[a] for a in srt},
         payouts={a: payouts[a] for a in srt},
         msp_spend=spend,
+        work_factors={a: factors.get(a, 0) for a in srt},
     )

@@ -65,6 +65,7 @@ def round_view(state: Any, rid: int, raw: bool = False) -> dict[str, Any] | None
         out["owed"] = dict(settle["owed"])
         out["flags"] = dict(settle["flags"])
         out["contributions"] = dict(settle["q"])
+        out["work_factors"] = dict(settle.get("work_factors", {}))  # ppm; games.settlement
         out["reputations"] = {a: {"global": settle["global_reputation"][a],
                                   "overall": settle["overall_reputation"][a]} for a in settle["q"]}
         out["coalition_reputation_after"] = dict(settle["coalition_reputation"])

@@ -307,7 +307,7 @@ class ReportHandler:
                 if name not in item:
                     raise TxRejected(f"{where}.{name}", "field is required")
             for name in item:
-                if name not in ("member", "loss_reduction", "grad_norm", "completion_ms"):
+                if name not in ("member", "loss_reduction", "grad_norm", "completion_ms", "work"):
                     raise TxRejected(f"{where}.{name}", "unknown field")
             member = item["member"]
             if not isinstance(member, str) or len(member) != 64:
@@ -317,7 +317,9 @@ class ReportHandler:
             seen.add(member)
             rep: dict[str, Any] = {"member": member}
             for name, lo, hi in (("loss_reduction", -MAX_LOSS_ABS, MAX_LOSS_ABS), ("grad_norm", 0, MAX_GRAD_NORM),
-                                 ("completion_ms", 1, MAX_COMPLETION_MS)):
+                                 ("completion_ms", 1, MAX_COMPLETION_MS), ("work", 0, MAX_GRAD_NORM)):
+                if name == "work" and name not in item:  # optional: evidence of work (games.settlement)
+                    continue
                 v = item[name]
                 if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                     raise TxRejected(f"{where}.{name}", f"must be an integer in [{lo}, {hi}]")
@@ -342,9 +344,11 @@ class ReportHandler:
     def apply(self, view: StateView, tx: Tx, p: ReportPayload, ctx: BlockContext) -> None:
         ns = fc.report_ns(p.round)
         for rep in p.reports:
-            view.set(ns, rep["member"], {"head": tx.sender, "loss_reduction": rep["loss_reduction"],
-                                         "grad_norm": rep["grad_norm"], "completion_ms": rep["completion_ms"],
-                                         "height": ctx.height})
+            stored = {"head": tx.sender, "loss_reduction": rep["loss_reduction"], "grad_norm": rep["grad_norm"],
+                      "completion_ms": rep["completion_ms"], "height": ctx.height}
+            if "work" in rep:
+                stored["work"] = rep["work"]
+            view.set(ns, rep["member"], stored)
         summary = view.get_copy(fc.NS_ROUND, fc.round_key(p.round))
         summary["reported_count"] += len(p.reports)
         view.set(fc.NS_ROUND, fc.round_key(p.round), summary)
@@ -379,7 +383,8 @@ class CloseRoundHandler:
         plan = RoundPlan.from_dict(view.get(fc.NS_PLAN, key))  # the stored (quantised) plan, on every peer
         reports = {
             addr: MemberReport(dequantize(r["loss_reduction"], fc.SCALE), dequantize(r["grad_norm"], fc.SCALE),
-                               r["completion_ms"] / 1000)
+                               r["completion_ms"] / 1000,
+                               None if r.get("work") is None else dequantize(r["work"], fc.SCALE))
             for addr, r in view.items(fc.report_ns(p.round))
         }
         members = sorted(a for m in plan.partition.values() for a in m)

@@ -44,7 +44,8 @@ def honest_reports(plan: RoundPlan, params: GameParams, profs: list[LearnerProfi
     for j, a in enumerate(plan.partition[head]):
         p = by[a]
         t = completion_time(cycles_per_round(p.data_size, params), plan.frequencies[a], p.rate, params)
-        out[a] = MemberReport(loss_reduction=0.01 * (j + 1), grad_norm=1.5 + j, completion_time=t * slow)
+        out[a] = MemberReport(loss_reduction=0.01 * (j + 1), grad_norm=1.5 + j, completion_time=t * slow,
+                              work=1.0 + 0.01 * j)  # honest: every member within the full-pay band
     return out
 
 
