@@ -128,6 +128,11 @@ def simulate(
     lazy_iters: int = typer.Option(2, min=0, help="local iterations a misbehaving learner really runs (tau = 10)"),
     disguise: bool = typer.Option(False, help="misbehavers hold their update back until their committed time "
                                   "(default: they send when done, and heads report the time they observe)"),
+    misbehaviour_kind: str = typer.Option("lazy", help="misbehaving learners' strategies, comma-separated (each runs "
+                                          "the misbehaviour sweep): lazy (sends early), disguised (holds its update "
+                                          "until its committed time), noisy (disguised + noise so its update looks "
+                                          "honest-sized), free-rider (returns the model it received); the first is "
+                                          "the main table's"),
     alpha: float = typer.Option(0.03, help="Per-FedAvg personalisation step"),
     beta: float = typer.Option(0.1, help="Per-FedAvg meta step"),
     batch: int = typer.Option(32, min=1, help="minibatch size of each Per-FedAvg batch"),
@@ -187,22 +192,30 @@ def simulate(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--dataset")
 
+    from pocnet.fml.driver import KINDS
+
+    kinds = [k.strip() for k in misbehaviour_kind.split(",") if k.strip()] or ["lazy"]
+    bad_kinds = [k for k in kinds if k not in KINDS]
+    if bad_kinds:
+        raise typer.BadParameter(f"unknown kind(s) {bad_kinds}; choose from {list(KINDS)}", param_hint="--misbehaviour-kind")
     learn = PerFedAvgConfig(alpha=alpha, beta=beta, batch=batch)
     jobs: list[tuple[str, str, int, RunConfig]] = []  # (tag, scheme, seed, cfg)
     base = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rates[0], lazy_iters=lazy_iters, learn=learn,
-                     disguise=disguise)
+                     disguise=disguise, misbehaviour_kind=kinds[0])
     for seed in seed_list:
         for k in keys:
             jobs.append(("main", k, seed, base))
     if len(rates) > 1 or rates[0] > 0:
         for seed in sweep_list:
-            for rate in rates:
-                for chain in (True, False):
-                    if chain and rate == rates[0] and "gfml" in keys and seed in seed_list:
-                        continue  # already a main run
-                    cfg = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rate,
-                                    lazy_iters=lazy_iters, blockchain=chain, learn=learn, disguise=disguise)
-                    jobs.append(("misbehaviour", "gfml", seed, cfg))
+            for kind in kinds:
+                for rate in rates:
+                    for chain in (True, False):
+                        if chain and kind == kinds[0] and rate == rates[0] and "gfml" in keys and seed in seed_list:
+                            continue  # already a main run
+                        cfg = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rate,
+                                        lazy_iters=lazy_iters, blockchain=chain, learn=learn, disguise=disguise,
+                                        misbehaviour_kind=kind)
+                        jobs.append(("misbehaviour", "gfml", seed, cfg))
     for tag, values, field in (("users", users_list, "n_learners"), ("coalitions", coalitions_list, "n_coalitions")):
         for v in values:
             for seed in sweep_list:
@@ -274,6 +287,7 @@ def simulate(
         "coalitions_sweep": coalitions_list,
         "lazy_iters": lazy_iters,
         "disguise": disguise,
+        "misbehaviour_kinds": kinds,
         "per_fedavg": {"alpha": alpha, "beta": beta, "delta": learn.delta, "batch": batch, "personal_steps": learn.personal_steps},
         "mode": "offline" if offline else "on-chain",
         "chain": chain_info,

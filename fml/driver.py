@@ -264,6 +264,7 @@ def run(
                 "payout_total": float(sum(settle.payouts.values())),
                 "energy_total": energy_round,
                 "participants": int(sum(len(cp.members) for cp in plan.coalitions.values())),
+                "sitting_out": _reason_counts(plan),
                 "coalition_sizes": sorted((len(cp.members) for cp in plan.coalitions.values()), reverse=True),
                 "incentives": [round(cp.incentive, 4) for _, cp in sorted(plan.coalitions.items())],
                 "mean_q_misbehaving": _mean([settle.q[m] for m in settle.q if m in bad]),
@@ -316,6 +317,16 @@ def run(
         profit_per_learner=profit,
         final=final,
     )
+
+
+def _reason_counts(plan: Plan) -> dict[str, int]:
+    """How many active learners sit this round out, by reason (no_coalition / negative_utility)."""
+    reasons = getattr(plan.raw, "sit_out_reasons", None) or {}
+    out: dict[str, int] = {}
+    for a in plan.sit_outs:
+        code = str(reasons.get(a, "other")).split(":")[0]
+        out[code] = out.get(code, 0) + 1
+    return out
 
 
 def _factors(settle: Settlement) -> dict[str, int]:

@@ -162,13 +162,58 @@ def paired_markdown(rows: Sequence[dict], reference: str = "gfml") -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def adversarial_rows(runs: Iterable[dict]) -> list[dict]:
+    """GFML runs with misbehaving learners grouped by (strategy, rate, blockchain, on chain): profit per
+    honest and per misbehaving learner (mean, std over seeds), accuracy and its cost against the
+    same seeds' runs without misbehaviour."""
+    runs = [r for r in runs if r["scheme"] == "gfml" and r.get("tag", "main") in ("main", "misbehaviour")]
+    clean = {(r["seed"], bool(r.get("on_chain"))): r["final"]["acc"] for r in runs
+             if r["config"]["misbehave_rate"] == 0 and r["config"]["blockchain"]}
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        c = r["config"]
+        if c["misbehave_rate"] == 0:
+            continue
+        kind = c.get("misbehaviour_kind", "disguised" if c.get("disguise") else "lazy")
+        groups.setdefault((kind, c["misbehave_rate"], c["blockchain"], bool(r.get("on_chain"))), []).append(r)
+    rows = []
+    for (kind, rate, chain, on_chain), rs in sorted(groups.items()):
+        cost = [clean[(r["seed"], on_chain)] - r["final"]["acc"] for r in rs if (r["seed"], on_chain) in clean]
+        ph, pb = _ms([r["final"]["profit_per_honest"] for r in rs]), _ms([r["final"]["profit_per_misbehaving"] for r in rs])
+        rows.append({"kind": kind, "rate": rate, "blockchain": chain, "on_chain": on_chain, "seeds": len(rs),
+                     "profit_honest": ph, "profit_misbehaving": pb,
+                     "acc": _ms([r["final"]["acc"] for r in rs]),
+                     "acc_cost": _ms(cost) if cost else (float("nan"), float("nan")),
+                     "honest_wins": sum(r["final"]["profit_per_honest"] > r["final"]["profit_per_misbehaving"]
+                                        for r in rs)})
+    return rows
+
+
+def adversarial_markdown(rows: Sequence[dict]) -> str:
+    if not rows:
+        return ""
+    head = ("| strategy | rate | settled by | seeds | profit honest | profit misbehaving | honest ahead (seeds) "
+            "| personalised acc. | accuracy cost |\n|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for r in rows:
+        where = "chain (4 peers)" if r["on_chain"] else ("offline, head-measured" if r["blockchain"] else
+                                                          "offline, self-reported")
+        cost = "–" if r["acc_cost"][0] != r["acc_cost"][0] else f"{100 * r['acc_cost'][0]:+.1f} pts"
+        lines.append(f"| {r['kind']} | {r['rate']:.0%} | {where} | {r['seeds']} | "
+                     f"{r['profit_honest'][0]:.2f} ± {r['profit_honest'][1]:.2f} | "
+                     f"{r['profit_misbehaving'][0]:.2f} ± {r['profit_misbehaving'][1]:.2f} | "
+                     f"{r['honest_wins']}/{r['seeds']} | {100 * r['acc'][0]:.1f} % | {cost} |")
+    return head + "\n".join(lines) + "\n"
+
+
 def report_markdown(runs: Sequence[dict], meta: dict) -> str:
-    """The whole report.md: settings, Table VI, and the paired comparison against GFML."""
+    """The whole report.md: settings, Table VI, the paired comparison against GFML, adversarial learners."""
     import json
 
     md = "# FML simulation report\n\n```\n" + json.dumps(meta) + "\n```\n\n" + markdown_table(table_rows(runs))
     paired = paired_markdown(paired_rows(runs))
-    return md + ("\n" + paired if paired else "")
+    adv = adversarial_markdown(adversarial_rows(runs))
+    return md + ("\n" + paired if paired else "") + ("\n## Adversarial learners\n\n" + adv if adv else "")
 
 
 _COLOURS = {"game": "tab:blue", "random": "tab:red", "single": "tab:grey", "fixed": "tab:green", "oracle": "black"}

@@ -34,7 +34,8 @@ from pocnet.games.reputation import (
     reputation_matrix,
     similarity,
 )
-from pocnet.games.stackelberg import Follower, KKTCase, coalition_weights, make_game, solve_coalition
+from pocnet.games.rationality import NO_COALITION, solve_rational
+from pocnet.games.stackelberg import Follower, KKTCase, coalition_weights
 
 __all__ = [
     "LearnerProfile",
@@ -113,6 +114,17 @@ class RoundPlan:
     embeddings: dict[str, tuple[float, ...]]  # snapshot, for task-specific reputation at settlement
     formation_sweeps: int = 0
     formation_moves: int = 0
+    # sitting-out learner -> why: "no_coalition" (the switch rule found none better than staying
+    # out) or "negative_utility: ..." (left after the Stackelberg stage, games.rationality)
+    sit_out_reasons: dict[str, str] = field(default_factory=dict)
+    exited_from: dict[str, str] = field(default_factory=dict)  # negative-utility leaver -> head it left
+
+    def formation_partition(self) -> dict[str, tuple[str, ...]]:
+        """The partition the switch rule formed (before members left for negative utility)."""
+        out = {h: set(m) for h, m in self.partition.items()}
+        for a, h in self.exited_from.items():
+            out[h].add(a)
+        return {h: tuple(sorted(m)) for h, m in out.items()}
 
     def coalition_of(self, address: str) -> str | None:
         for h, members in self.partition.items():
@@ -134,6 +146,8 @@ class RoundPlan:
             "embeddings": {a: [conv(x) for x in e] for a, e in self.embeddings.items()},
             "formation_sweeps": self.formation_sweeps,
             "formation_moves": self.formation_moves,
+            "sit_out_reasons": dict(self.sit_out_reasons),
+            "exited_from": dict(self.exited_from),
             "quantized": bool(quantized),
             "scale": scale if quantized else None,
         }
@@ -158,6 +172,8 @@ class RoundPlan:
             "embeddings": {a: tuple(conv(x) for x in e) for a, e in d["embeddings"].items()},
             "formation_sweeps": int(d.get("formation_sweeps", 0)),
             "formation_moves": int(d.get("formation_moves", 0)),
+            "sit_out_reasons": dict(d.get("sit_out_reasons", {})),
+            "exited_from": dict(d.get("exited_from", {})),
         }
         for name in _PLAN_MEMBER_FLOATS + _PLAN_HEAD_FLOATS:
             kwargs[name] = {a: conv(v) for a, v in d[name].items()}
@@ -296,6 +312,9 @@ def plan_round(
 
     out: dict[str, dict] = {name: {} for name in _PLAN_MEMBER_FLOATS + _PLAN_HEAD_FLOATS}
     cases: dict[str, str] = {}
+    exited_from: dict[str, str] = {}
+    exits: dict[str, str] = {}  # individual rationality after the Stackelberg stage (games.rationality)
+    kept: dict[str, tuple[str, ...]] = {}
     for h in heads:
         members = formed.partition[h]
         head_emb = profiles[h].embedding
@@ -316,8 +335,12 @@ def plan_round(
                     reputation=float(overall[row[a], col[h]]),
                 )
             )
-        game = make_game(h, profiles[h].tolerated_time, followers)
-        sol = solve_coalition(game, params)
+        game, sol, left_now = solve_rational(h, profiles[h].tolerated_time, followers, sims,
+                                             [profiles[a].data_size for a in members], params)
+        exits.update(left_now)
+        exited_from.update({a: h for a in left_now})
+        kept[h] = tuple(m.address for m in game.members)
+        followers = list(game.members)
         if sol.infeasible:
             raise RuntimeError(f"coalition {h}: members {sol.infeasible} cannot meet the deadline")
         out["deadlines"][h] = game.deadline
@@ -338,9 +361,11 @@ def plan_round(
     return RoundPlan(
         seed=seed,
         heads=tuple(heads),
-        partition={h: tuple(formed.partition[h]) for h in heads},
+        partition={h: kept[h] for h in heads},
         cases={a: cases[a] for a in member_order},
-        sitting_out=tuple(formed.sitting_out),
+        sitting_out=tuple(sorted(set(formed.sitting_out) | set(exits))),
+        sit_out_reasons={a: exits.get(a, NO_COALITION) for a in sorted(set(formed.sitting_out) | set(exits))},
+        exited_from=dict(sorted(exited_from.items())),
         passive=passive,
         left={a: tuple(sorted(formed.left[a])) for a in sorted(formed.left)},
         embeddings=embeddings,

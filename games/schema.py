@@ -200,7 +200,7 @@ def run_coalition(doc: Any) -> dict[str, Any]:
         _, overall = reputation_matrix([p.address for p in active], list(plan.heads), histories,
                                        {p.address: p.embedding for p in learners}, params)
         # stability is w.r.t. the incentives learners assumed while switching and the history rule
-        out["nash_stable"] = is_nash_stable(active, list(plan.heads), overall, plan.partition, params,
+        out["nash_stable"] = is_nash_stable(active, list(plan.heads), overall, plan.formation_partition(), params,
                                             plan.formation_incentives, plan.left)
     else:
         out["nash_stable"] = True

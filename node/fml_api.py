@@ -58,6 +58,7 @@ def round_view(state: Any, rid: int, raw: bool = False) -> dict[str, Any] | None
         out["frequencies"] = dict(plan["frequencies"])
         out["incentives"] = dict(plan["incentives"])
         out["sitting_out"], out["passive"] = list(plan["sitting_out"]), list(plan["passive"])
+        out["sitting_out_reasons"] = dict(plan.get("sit_out_reasons", {}))  # games.rationality
     out["reports"] = {a: r for a, r in state.items(fc.report_ns(rid))}
     out["payouts"], out["flags"], out["contributions"], out["reputations"] = {}, {}, {}, {}
     if settle is not None:

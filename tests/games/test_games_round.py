@@ -44,7 +44,7 @@ def test_plan_invariants():
     act = [p for p in LEARNERS if p.active]
     _, overall = reputation_matrix([p.address for p in act], list(plan.heads), {},
                                    {p.address: p.embedding for p in LEARNERS}, P)
-    assert is_nash_stable(act, list(plan.heads), overall, plan.partition, P, plan.formation_incentives, plan.left)
+    assert is_nash_stable(act, list(plan.heads), overall, plan.formation_partition(), P, plan.formation_incentives, plan.left)
     assert plan.formation_incentives == {h: P.C_max for h in plan.heads}  # round 1
 
 
@@ -142,3 +142,21 @@ def test_empty_and_tiny_populations():
     assert plan.partition == {"solo": ("solo",)} and plan.weights["solo"] == 1.0
     with pytest.raises(ValueError, match="duplicate"):
         plan_round(one + one, {}, None, 1, P)
+
+
+def test_no_member_keeps_negative_utility_after_the_stackelberg_stage():
+    """Individual rationality: every member but the head has U >= 0 at C_k*; leavers are recorded."""
+    for n, seed in ((24, 3), (40, 11), (60, 7)):
+        learners = synthetic_learners(n, seed, P, data_range=(200, 3000))
+        plan = plan_round(learners, {}, None, 5, P)
+        for h, members in plan.partition.items():
+            for a in members:
+                if a != h:
+                    assert plan.expected_utilities[a] >= 0.0, (a, plan.expected_utilities[a])
+        assert set(plan.sit_out_reasons) == set(plan.sitting_out)
+        for a, h in plan.exited_from.items():
+            assert plan.sit_out_reasons[a].startswith("negative_utility") and a not in plan.partition[h]
+        assert sum(len(m) for m in plan.formation_partition().values()) == \
+            sum(len(m) for m in plan.partition.values()) + len(plan.exited_from)
+        back = RoundPlan.from_dict(json.loads(json.dumps(plan.to_dict(quantized=True))))
+        assert back.sit_out_reasons == plan.sit_out_reasons and back.exited_from == plan.exited_from

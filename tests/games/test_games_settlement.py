@@ -76,7 +76,7 @@ def _reports(work_of):
 def _twins_plan():
     """PLAN with two members of one coalition made identical in everything the plan holds."""
     d = PLAN.to_dict(quantized=True)
-    h = PLAN.heads[0]
+    h = max(PLAN.heads, key=lambda k: len(PLAN.partition[k]))
     a, b = [m for m in PLAN.partition[h] if m != h][:2]
     for name in ("frequencies", "predicted_times", "weights", "reputations", "expected_utilities",
                  "competition_rewards"):
