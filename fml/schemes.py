@@ -119,6 +119,7 @@ class OfflineCoordinator:
         self.trust_reports = trust_reports
         self.k = int(params.n_coalitions)
         self.histories: dict[str, ReputationHistory] = {}
+        self.work_scores: dict[str, int] = {}  # games.settlement work score per learner (ppm)
         self.prev_partition: dict[str, tuple[str, ...]] | None = None
         self.prev_incentives: dict[str, float] = {}
         self.fixed_partition: dict[str, tuple[str, ...]] | None = None
@@ -340,8 +341,9 @@ class OfflineCoordinator:
         p = self.params
         if self.trust_reports:
             p = GameParams.from_dict({**p.to_dict(), "misreport_tolerance_s": 1e12})
-        st = games_round.settle_round(plan.raw, reports, self.histories, round_no, p)
+        st = games_round.settle_round(plan.raw, reports, self.histories, round_no, p, self.work_scores)
         self.histories = dict(st.histories)
+        self.work_scores.update(st.work_scores)
         return Settlement(q=st.q, payouts=st.payouts, global_reputation=st.global_reputation, raw=st)
 
 

@@ -23,7 +23,7 @@ from pocnet.games.cost import cycles_per_round, transmission_time
 from pocnet.games.params import GameParams
 from pocnet.games.profile import LearnerProfile
 from pocnet.games.quantize import DEFAULT_SCALE, dequantize, quantize
-from pocnet.games.settlement import PPM, work_factors
+from pocnet.games.settlement import PPM, next_score, work_factor, work_scores
 from pocnet.games.reputation import (
     EMPTY_HISTORY,
     ReputationHistory,
@@ -194,6 +194,7 @@ class RoundSettlement:
     payouts: dict[str, float]  # member -> reputation share + competition reward
     msp_spend: dict[str, float] = field(default_factory=dict)  # head -> sum of its members' payouts
     work_factors: dict[str, int] = field(default_factory=dict)  # member -> e_i in ppm (games.settlement)
+    work_scores: dict[str, int] = field(default_factory=dict)  # member -> updated work score s_i in ppm
 
     def to_dict(self, quantized: bool = False, scale: int = DEFAULT_SCALE) -> dict[str, Any]:
         conv = (lambda x: quantize(x, scale)) if quantized else float
@@ -212,6 +213,7 @@ class RoundSettlement:
             "payouts": {a: conv(v) for a, v in self.payouts.items()},
             "msp_spend": {a: conv(v) for a, v in self.msp_spend.items()},
             "work_factors": dict(self.work_factors),
+            "work_scores": dict(self.work_scores),
             "quantized": bool(quantized),
             "scale": scale if quantized else None,
         }
@@ -382,6 +384,7 @@ def settle_round(
     histories: Mapping[str, ReputationHistory],
     round_no: int,
     params: GameParams,
+    prev_work_scores: Mapping[str, int] | None = None,
 ) -> RoundSettlement:
     """q_i per coalition -> histories -> reputations -> payouts.
 
@@ -394,8 +397,10 @@ def settle_round(
     Settlement on evidence of work (games.settlement): every other member's
     contribution q_i and payout are multiplied by its work factor e_i, computed
     in integers from the head's measured ``work`` (or ``grad_norm`` when a
-    report has none) relative to its coalition.
+    report has none) relative to its coalition, smoothed over rounds with the
+    member's previous work score (``prev_work_scores``, ppm; absent: newcomer).
     """
+    prev_scores = prev_work_scores or {}
     members_all = {a for m in plan.partition.values() for a in m}
     for a in reports:
         if a not in members_all:
@@ -403,6 +408,7 @@ def settle_round(
     q: dict[str, float] = {}
     flags: dict[str, str] = {}
     factors: dict[str, int] = {}
+    scores: dict[str, int] = {}
     for h in plan.heads:
         valid, ells, times, work = [], [], [], {}
         for a in plan.partition[h]:
@@ -416,7 +422,11 @@ def settle_round(
                 ells.append(rep.loss_reduction)
                 times.append(rep.completion_time)
                 work[a] = quantize(rep.grad_norm if rep.work is None else rep.work, PPM)
-        factors.update(work_factors(work))
+        scores.update(work_scores(work, {a: prev_scores[a] for a in work if a in prev_scores}))
+        for a in plan.partition[h]:
+            if a not in work:  # flagged: showed no work this round
+                scores[a] = next_score(prev_scores.get(a), 0)
+            factors[a] = work_factor(scores[a]) if a in work else 0
         for a, qa in zip(valid, contributions(ells, times, params)):
             q[a] = qa * factors[a] / PPM
         for a in plan.partition[h]:
@@ -461,4 +471,5 @@ def settle_round(
         payouts={a: payouts[a] for a in srt},
         msp_spend=spend,
         work_factors={a: factors.get(a, 0) for a in srt},
+        work_scores={a: scores[a] for a in srt},
     )

@@ -83,7 +83,8 @@ def reputation_view(state: Any, address: str) -> dict[str, Any]:
         return {"address": address, "scale": fc.SCALE, "global_reputation": round(params.r_th * fc.SCALE),
                 "rounds": 0, "history": [], "newcomer": True}
     return {"address": address, "scale": fc.SCALE, "global_reputation": rep["global"],
-            "rounds": len(rep["history"]), "history": list(rep["history"]), "newcomer": False}
+            "rounds": len(rep["history"]), "history": list(rep["history"]), "newcomer": False,
+            "work_score": rep.get("work_score")}
 
 
 def _check_address(address: str) -> None:

@@ -392,7 +392,8 @@ class CloseRoundHandler:
         histories = {a: fc.history_from_state(stored_rep[a]) for a in members}
         epoch = view.get(fc.NS, "epoch", 0) + 1
         try:
-            st = settle_round(plan, reports, histories, epoch, params)
+            st = settle_round(plan, reports, histories, epoch, params,
+                              {a: r["work_score"] for a, r in stored_rep.items() if r and "work_score" in r})
         except (ValueError, RuntimeError) as exc:
             raise TxRejected("payload.round", f"round {p.round} cannot be settled: {exc}", 422) from None
         owed = {a: quantize(st.payouts[a], fc.TOKEN_SCALE) for a in members}
@@ -408,7 +409,8 @@ class CloseRoundHandler:
                      "flag": st.flags.get(a), "overall": quantize(st.overall_reputation[a], fc.SCALE),
                      "payout": paid[a]}
             view.set(fc.NS_REP, a, {"global": quantize(st.global_reputation[a], fc.SCALE),
-                                    "history": (old["history"] + [entry])[-fc.MAX_HISTORY:]})
+                                    "history": (old["history"] + [entry])[-fc.MAX_HISTORY:],
+                                    "work_score": st.work_scores[a]})  # ppm, games.settlement
         total_paid = sum(paid.values())
         refund = summary["escrow"] - total_paid
         if refund:

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 import pocnet.games.settlement as settlement
 from pocnet.games import GameParams, MemberReport, RoundPlan, plan_round, settle_round
 from pocnet.games.scenario import synthetic_learners
-from pocnet.games.settlement import (EVIDENCE_FULL_PPM, EVIDENCE_LOW_PPM, PPM, upper_quartile, work_factor,
-                                     work_factors)
+from pocnet.games.settlement import (EVIDENCE_FULL_PPM, EVIDENCE_LOW_PPM, PPM, next_score, reference,
+                                     upper_quartile, work_factor, work_factors)
 
 P = GameParams()
 LEARNERS = synthetic_learners(24, 3, P, data_range=(200, 3000))
@@ -21,14 +21,18 @@ def test_rule_by_hand():
     assert upper_quartile([5]) == 5
     assert upper_quartile([1, 2, 3, 4]) == 3
     assert upper_quartile([4, 1, 3, 2, 9]) == 4  # ceil(15/4) = 4th smallest
-    ref = 1_000_000
-    assert work_factor(EVIDENCE_LOW_PPM, ref) == 0
-    assert work_factor(EVIDENCE_FULL_PPM, ref) == PPM
-    mid = (EVIDENCE_LOW_PPM + EVIDENCE_FULL_PPM) // 2
-    assert work_factor(mid, ref) == PPM // 2
-    assert work_factor(5, 0) == 0  # nobody moved the model: nobody has shown work
-    f = work_factors({"a": 1000, "b": 1000, "c": 1000, "d": 200})
-    assert f == {"a": PPM, "b": PPM, "c": PPM, "d": 0}
+    assert reference([1000, 1000, 1000, 200]) == 1000  # 200 < 1000/4 is not credible
+    assert reference([0, 0, 0, 0, 0, 0, 5, 6]) == 6  # free riders cannot make the reference 0
+    assert reference([0, 0]) == 0
+    assert work_factor(EVIDENCE_LOW_PPM) == 0 and work_factor(EVIDENCE_FULL_PPM) == PPM
+    assert work_factor((EVIDENCE_LOW_PPM + EVIDENCE_FULL_PPM) // 2) == PPM // 2
+    assert next_score(None, PPM) == 860_000  # newcomers start at FULL = 0.8: 0.7 * 0.8 + 0.3 * 1
+    assert next_score(600_000, 0) == 420_000
+    # round 1: a fifth of the work scores 0.7*0.8 + 0.3*0.2 = 0.62 -> e = 0.1; nothing at all -> 0
+    assert work_factors({"a": 1000, "b": 1000, "c": 1000, "d": 200, "e": 0}) == \
+        {"a": PPM, "b": PPM, "c": PPM, "d": 100_000, "e": 0}
+    # round 2 with the same evidence: the shirker's score falls below LOW
+    assert work_factors({"a": 1000, "d": 200}, {"a": 860_000, "d": 620_000})["d"] == 0
 
 
 def test_integer_only_no_floats():
@@ -61,7 +65,9 @@ def test_shirkers_cannot_cut_honest_pay(honest, shirkers, data):
     honest = [max(h, -(-top * EVIDENCE_FULL_PPM // PPM)) for h in honest]  # within the honest band
     shirk = [min(s, min(honest)) for s in shirkers]
     work = {f"h{i}": w for i, w in enumerate(honest)} | {f"s{i}": w for i, w in enumerate(shirk)}
-    f = work_factors(work)
+    prev = {f"h{i}": data.draw(st.integers(min_value=EVIDENCE_FULL_PPM, max_value=2 * PPM)) for i in range(len(honest))
+            if data.draw(st.booleans())}
+    f = work_factors(work, prev)
     assert all(f[f"h{i}"] * 10 >= 9 * PPM for i in range(len(honest)))
 
 
@@ -126,7 +132,7 @@ def test_less_work_never_raises_own_factor_or_reward(works, idx, cut):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(min_value=0.7, max_value=1.0), min_size=len(PLAN.frequencies),
+@given(st.lists(st.floats(min_value=0.8, max_value=1.0), min_size=len(PLAN.frequencies),
                 max_size=len(PLAN.frequencies)))
 def test_honest_round_keeps_old_pay(works):
     """When every member's work is within the honest band, the payouts are the old rule's
@@ -142,14 +148,18 @@ def test_honest_round_keeps_old_pay(works):
 
 
 def test_free_rider_and_lazy_paid_less_in_settlement():
-    """Zero work (a returned model) earns nothing; a fifth of the honest work earns nothing either."""
+    """Zero work (a returned model) earns nothing; a fifth of the honest work earns a tenth of the
+    old pay as a newcomer and nothing from its second round on."""
     members = sorted(PLAN.frequencies)
     rider, lazy = members[0], members[1]
-    st_ = settle_round(PLAN, _reports(lambda i, a: 0.0 if a == rider else (0.2 if a == lazy else 1.0)), {}, 1, P)
-    assert st_.payouts[rider] == 0.0 and st_.payouts[lazy] == 0.0
-    assert st_.q[rider] == 0.0 and st_.work_factors[rider] == 0
+    rep = _reports(lambda i, a: 0.0 if a == rider else (0.2 if a == lazy else 1.0))
+    st_ = settle_round(PLAN, rep, {}, 1, P)
+    assert st_.payouts[rider] == 0.0 and st_.q[rider] == 0.0 and st_.work_factors[rider] == 0
+    assert st_.work_factors[lazy] == 100_000
     others = [a for a in members if a not in (rider, lazy)]
-    assert all(st_.payouts[a] > 0 for a in others)
+    assert all(st_.payouts[a] > 0 and st_.work_factors[a] == PPM for a in others)
+    again = settle_round(PLAN, rep, {}, 1, P, st_.work_scores)
+    assert again.payouts[lazy] == 0.0 and again.work_factors[lazy] == 0
 
 
 def test_without_work_field_grad_norm_stands_in():
