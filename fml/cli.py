@@ -209,6 +209,8 @@ def simulate(
         for seed in sweep_list:
             for kind in kinds:
                 for rate in rates:
+                    if rate == 0 and kind != kinds[0]:
+                        continue  # nobody misbehaves: the same run for every strategy
                     for chain in (True, False):
                         if chain and kind == kinds[0] and rate == rates[0] and "gfml" in keys and seed in seed_list:
                             continue  # already a main run
