@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pocnet.ledger.encoding import canonical_json
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.state import State, StateView
 from pocnet.ledger.tx import Tx
@@ -116,9 +116,9 @@ def validate_tx(view: "StateView", tx: Tx, *, expected_nonce: int | None = None)
     parsed = check_payload(tx)
     nonce = get_account(view, tx.sender)["nonce"] if expected_nonce is None else expected_nonce
     if tx.nonce < nonce:
-        raise TxRejected("nonce", f"nonce {tx.nonce} already used; next expected nonce is {nonce}", 409)
+        raise TxRejected("nonce", f"nonce {tx.nonce} already used; next expected nonce is {nonce}", Code.NONCE_USED)
     if tx.nonce > nonce:
-        raise TxRejected("nonce", f"nonce {tx.nonce} skips ahead; next expected nonce is {nonce}", 409)
+        raise TxRejected("nonce", f"nonce {tx.nonce} skips ahead; next expected nonce is {nonce}", Code.NONCE_GAP)
     _HANDLERS[tx.type].check_state(view, tx, parsed)
     return parsed
 

@@ -18,13 +18,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, Field
 
 from pocnet.ledger.encoding import EncodingError, loads_strict
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.keys import parse_public_key
 
 if TYPE_CHECKING:
     from pocnet.node.node import Node
 
 log = logging.getLogger("pocnet.api")
+
+
+# The one place where refusal kinds become HTTP statuses (README § Errors).
+HTTP_STATUS: dict[Code, int] = {
+    Code.MALFORMED: 400, Code.FORBIDDEN: 403, Code.CONFLICT: 409, Code.NONCE_USED: 409,
+    Code.NONCE_GAP: 409, Code.COMMITTED: 409, Code.UNMET: 422, Code.BUSY: 503,
+}
+
+
+def http_status(exc: TxRejected) -> int:
+    return HTTP_STATUS[exc.code]
 
 
 class ApiError(Exception):
@@ -144,7 +155,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TxRejected)
     async def _tx_rejected(_: Request, exc: TxRejected) -> JSONResponse:
-        return _error_response(exc.status, "invalid transaction", exc.field, exc.reason)
+        return _error_response(http_status(exc), "invalid transaction", exc.field, exc.reason)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -233,7 +244,7 @@ def public_router(node: "Node") -> APIRouter:
                 results.append(node.submit_tx_obj(item).model_dump())
             except TxRejected as exc:
                 results.append({"error": "invalid transaction", "field": f"[{i}].{exc.field}",
-                                "reason": exc.reason, "status": exc.status})
+                                "reason": exc.reason, "status": http_status(exc)})
             except Exception:  # noqa: BLE001 - one bad item must not hide the others' outcomes
                 log.exception("batch item %d failed unexpectedly", i)
                 results.append({"error": "internal error", "field": f"[{i}]",

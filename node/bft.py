@@ -27,7 +27,7 @@ from pocnet.consensus.messages import (BroadcastProposal, BroadcastVote, Decide,
                                 ScheduleTimeout, Timeout, Vote)
 from pocnet.consensus.proposer import HashOrderSelector, ProposerSelector, SelectionContext, proposer_for
 from pocnet.ledger.block import Block, Commit, CommitSig
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.state import StateView
 from pocnet.ledger.state_machine import BlockInvalid
 from pocnet.ledger.tx import Tx
@@ -162,7 +162,7 @@ class BftDriver:
         try:
             self.node.submit_tx_obj(obj, from_peer=True)
         except TxRejected as exc:
-            if exc.field == "nonce" and "skips ahead" in exc.reason and len(self.future_txs) < 50_000:
+            if exc.code is Code.NONCE_GAP and len(self.future_txs) < 50_000:
                 from pocnet.ledger.tx import parse_tx
                 tx = parse_tx(obj, chain_id=self.chain_id, check_signature=False)
                 self.future_txs[(tx.sender, tx.nonce)] = tx

@@ -11,7 +11,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.state import State, StateView
 from pocnet.ledger.state_machine import BlockContext, apply_tx
 from pocnet.ledger.tx import Tx
@@ -25,7 +25,7 @@ _PENDING_CTX = BlockContext(chain_id="", height=0, prev_hash="0" * 64, timestamp
 
 class MempoolFull(TxRejected):
     def __init__(self, size: int) -> None:
-        super().__init__("$", f"mempool is full ({size} txs); retry later", 503)
+        super().__init__("$", f"mempool is full ({size} txs); retry later", Code.BUSY)
 
 
 class Mempool:

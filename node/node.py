@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.keys import KeyPair
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.state_machine import tx_types
 from pocnet.ledger.storage import Storage
 from pocnet.ledger.tx import Tx, parse_tx, verify_tx_signature
@@ -119,7 +119,7 @@ class Node:
             # cheap staleness check first: gossip often brings txs this peer already committed
             acct = self.chain.state.get("acct", tx.sender)
             if acct is not None and tx.nonce < acct["nonce"]:
-                raise TxRejected("nonce", f"nonce {tx.nonce} already used", 409)
+                raise TxRejected("nonce", f"nonce {tx.nonce} already used", Code.NONCE_USED)
         verify_tx_signature(tx)
         with self.chain.lock:
             if tx.hash in self.mempool:
@@ -128,8 +128,8 @@ class Node:
                 self.mempool.add(tx)
             except TxRejected as exc:
                 # A committed tx always fails the nonce check; only then pay for the DB lookup.
-                if exc.field == "nonce" and self.storage.get_tx(tx.hash) is not None:
-                    raise TxRejected("$", "transaction is already committed", 409) from None
+                if exc.code is Code.NONCE_USED and self.storage.get_tx(tx.hash) is not None:
+                    raise TxRejected("$", "transaction is already committed", Code.COMMITTED) from None
                 raise
         if not from_peer:
             self.driver.on_new_tx(tx)
@@ -147,8 +147,7 @@ class Node:
                     self.metrics.tx_admitted(out.tx_hash, False)
                 return out
             except TxRejected as exc:
-                gap_race = (exc.field == "nonce" and "skips ahead" in exc.reason
-                            and len(self.genesis.validators) > 1)
+                gap_race = exc.code is Code.NONCE_GAP and len(self.genesis.validators) > 1
                 if not gap_race or time.monotonic() >= deadline:
                     self.metrics.tx_refused(exc, False)  # counted once, after the wait
                     raise

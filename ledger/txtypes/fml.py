@@ -20,7 +20,7 @@ from typing import Any
 
 from pocnet.games.quantize import dequantize, quantize
 from pocnet.games.round import MemberReport, RoundPlan, plan_round, settle_round
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.state import StateView
 from pocnet.ledger.state_machine import BlockContext, get_account, register_genesis, register_handler, set_account
@@ -55,19 +55,19 @@ def _round_of(view: StateView, rid: int) -> dict[str, Any]:
     """The round summary (read-only) or 422 naming the round."""
     summary = view.get(fc.NS_ROUND, fc.round_key(rid))
     if summary is None:
-        raise TxRejected("payload.round", f"no round {rid}", 422)
+        raise TxRejected("payload.round", f"no round {rid}", Code.UNMET)
     return summary
 
 
 def _require_phase(summary: dict[str, Any], phase: str) -> None:
     if summary["phase"] != phase:
         raise TxRejected("payload.round", f"round {summary['id']} is in phase {summary['phase']!r}, "
-                         f"this transaction needs {phase!r}", 409)
+                         f"this transaction needs {phase!r}", Code.CONFLICT)
 
 
 def _require_opener(summary: dict[str, Any], tx: Tx) -> None:
     if summary["opener"] != tx.sender:
-        raise TxRejected("sender", f"only the round's opener (MSP) {summary['opener'][:16]}... may do this", 403)
+        raise TxRejected("sender", f"only the round's opener (MSP) {summary['opener'][:16]}... may do this", Code.FORBIDDEN)
 
 
 def _chain_params(view: StateView):
@@ -166,11 +166,11 @@ class OpenRoundHandler:
     def check_state(self, view: StateView, tx: Tx, p: OpenPayload) -> None:
         balance = get_account(view, tx.sender)["balance"]
         if balance < p.budget:
-            raise TxRejected("payload.budget", f"insufficient balance to escrow: have {balance}, need {p.budget}", 422)
+            raise TxRejected("payload.budget", f"insufficient balance to escrow: have {balance}, need {p.budget}", Code.UNMET)
         try:
             fc.round_params(_chain_params(view), p.overrides)
         except ValueError as exc:
-            raise TxRejected("payload", f"parameters invalid with the chain's game parameters: {exc}", 422) from None
+            raise TxRejected("payload", f"parameters invalid with the chain's game parameters: {exc}", Code.UNMET) from None
 
     def apply(self, view: StateView, tx: Tx, p: OpenPayload, ctx: BlockContext) -> None:
         rid = view.get(fc.NS, "round_seq", 0) + 1
@@ -214,18 +214,18 @@ class JoinHandler:
 
     def check_state(self, view: StateView, tx: Tx, p: JoinPayload) -> None:
         if view.get(fc.NS_LEARNER, tx.sender) is None:
-            raise TxRejected("sender", "not a registered learner (send fml_register first)", 403)
+            raise TxRejected("sender", "not a registered learner (send fml_register first)", Code.FORBIDDEN)
         summary = _round_of(view, p.round)
         if summary["opener"] == tx.sender:
-            raise TxRejected("sender", "the round's opener cannot join its own round", 403)
+            raise TxRejected("sender", "the round's opener cannot join its own round", Code.FORBIDDEN)
         _require_phase(summary, fc.PHASE_REGISTRATION)
         if view.get(fc.join_ns(p.round), tx.sender) is not None:
-            raise TxRejected("sender", f"already joined round {p.round}", 409)
+            raise TxRejected("sender", f"already joined round {p.round}", Code.CONFLICT)
         if len(p.embedding) != summary["embedding_dim"]:
             raise TxRejected("payload.embedding", f"round {p.round} needs {summary['embedding_dim']} dimensions, "
-                             f"got {len(p.embedding)}", 422)
+                             f"got {len(p.embedding)}", Code.UNMET)
         if summary["joined_count"] >= summary["max_learners"]:
-            raise TxRejected("payload.round", f"round {p.round} is full ({summary['max_learners']} learners)", 422)
+            raise TxRejected("payload.round", f"round {p.round} is full ({summary['max_learners']} learners)", Code.UNMET)
 
     def apply(self, view: StateView, tx: Tx, p: JoinPayload, ctx: BlockContext) -> None:
         view.set(fc.join_ns(p.round), tx.sender, {"embedding": p.embedding, "height": ctx.height})
@@ -249,7 +249,7 @@ class CloseRegistrationHandler:
         _require_phase(summary, fc.PHASE_REGISTRATION)
         if summary["joined_count"] < 2:
             raise TxRejected("payload.round", f"round {p.round} has {summary['joined_count']} learners; "
-                             "at least 2 must join before registration closes", 422)
+                             "at least 2 must join before registration closes", Code.UNMET)
 
     def apply(self, view: StateView, tx: Tx, p: RoundRef, ctx: BlockContext) -> None:
         key = fc.round_key(p.round)
@@ -269,7 +269,7 @@ class CloseRegistrationHandler:
         try:
             plan = plan_round(profiles, histories, prev_partition, seed, params, prev_incentives)
         except (ValueError, RuntimeError) as exc:  # deterministic: every peer leaves the tx out alike
-            raise TxRejected("payload.round", f"round {p.round} cannot be planned: {exc}", 422) from None
+            raise TxRejected("payload.round", f"round {p.round} cannot be planned: {exc}", Code.UNMET) from None
         view.set(fc.NS_PLAN, key, plan.to_dict(quantized=True, scale=fc.SCALE))
         summary.update(phase=fc.PHASE_TRAINING, seed=seed, heads=list(plan.heads),
                        members_count=sum(len(m) for m in plan.partition.values()),
@@ -333,13 +333,13 @@ class ReportHandler:
         plan = view.get(fc.NS_PLAN, fc.round_key(p.round))
         members = plan["partition"].get(tx.sender)
         if members is None:
-            raise TxRejected("sender", f"not a head of round {p.round}; only heads report", 403)
+            raise TxRejected("sender", f"not a head of round {p.round}; only heads report", Code.FORBIDDEN)
         ns = fc.report_ns(p.round)
         for i, rep in enumerate(p.reports):
             if rep["member"] not in members:
-                raise TxRejected(f"payload.reports[{i}].member", "not a member of the sender's coalition", 403)
+                raise TxRejected(f"payload.reports[{i}].member", "not a member of the sender's coalition", Code.FORBIDDEN)
             if view.get(ns, rep["member"]) is not None:
-                raise TxRejected(f"payload.reports[{i}].member", "already reported in this round", 409)
+                raise TxRejected(f"payload.reports[{i}].member", "already reported in this round", Code.CONFLICT)
 
     def apply(self, view: StateView, tx: Tx, p: ReportPayload, ctx: BlockContext) -> None:
         ns = fc.report_ns(p.round)
@@ -395,7 +395,7 @@ class CloseRoundHandler:
             st = settle_round(plan, reports, histories, epoch, params,
                               {a: r["work_score"] for a, r in stored_rep.items() if r and "work_score" in r})
         except (ValueError, RuntimeError) as exc:
-            raise TxRejected("payload.round", f"round {p.round} cannot be settled: {exc}", 422) from None
+            raise TxRejected("payload.round", f"round {p.round} cannot be settled: {exc}", Code.UNMET) from None
         owed = {a: quantize(st.payouts[a], fc.TOKEN_SCALE) for a in members}
         paid = cap_payouts(owed, summary["escrow"])
         for a in members:

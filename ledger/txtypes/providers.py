@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.keys import is_hex
 from pocnet.ledger.state import StateView
@@ -70,7 +70,7 @@ class ProviderUpdateHandler:
 
     def check_state(self, view: StateView, tx: Tx, p: ProviderUpdate) -> None:
         if view.get(PROVIDERS, tx.sender) is None:
-            raise TxRejected("sender", "only a validator (a registered provider) may update its capacity", 403)
+            raise TxRejected("sender", "only a validator (a registered provider) may update its capacity", Code.FORBIDDEN)
 
     def apply(self, view: StateView, tx: Tx, p: ProviderUpdate, ctx: BlockContext) -> None:
         prov = view.get_copy(PROVIDERS, tx.sender)
@@ -96,13 +96,13 @@ class TaskResultHandler:
     def check_state(self, view: StateView, tx: Tx, p: TaskResult) -> None:
         task = view.get(TASKS, p.task_id)
         if task is None:
-            raise TxRejected("payload.task_id", "no such task", 422)
+            raise TxRejected("payload.task_id", "no such task", Code.UNMET)
         if task["status"] != "allocated":
-            raise TxRejected("payload.task_id", f"task is {task['status']}, not allocated", 409)
+            raise TxRejected("payload.task_id", f"task is {task['status']}, not allocated", Code.CONFLICT)
         if task["assigned_to"] != tx.sender:
-            raise TxRejected("sender", "only the provider the task was allocated to may report it", 403)
+            raise TxRejected("sender", "only the provider the task was allocated to may report it", Code.FORBIDDEN)
         if p.delivered_work > task["work"]:
-            raise TxRejected("payload.delivered_work", f"exceeds the task's work ({task['work']})", 422)
+            raise TxRejected("payload.delivered_work", f"exceeds the task's work ({task['work']})", Code.UNMET)
 
     def apply(self, view: StateView, tx: Tx, p: TaskResult, ctx: BlockContext) -> None:
         task = view.get_copy(TASKS, p.task_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.state import StateView
 from pocnet.ledger.state_machine import BlockContext, get_account, register_handler, set_account
 from pocnet.ledger.tx import Tx
@@ -27,7 +27,7 @@ class TransferHandler:
     def check_state(self, view: StateView, tx: Tx, p: TransferPayload) -> None:
         balance = get_account(view, tx.sender)["balance"]
         if balance < p.amount:
-            raise TxRejected("payload.amount", f"insufficient balance: have {balance}, need {p.amount}", 422)
+            raise TxRejected("payload.amount", f"insufficient balance: have {balance}, need {p.amount}", Code.UNMET)
 
     def apply(self, view: StateView, tx: Tx, p: TransferPayload, ctx: BlockContext) -> None:
         src = get_account(view, tx.sender)
@@ -35,7 +35,7 @@ class TransferHandler:
         set_account(view, tx.sender, src)
         dst = get_account(view, p.to)
         if dst["balance"] + p.amount > MAX_INT:
-            raise TxRejected("payload.amount", "recipient balance would overflow", 422)
+            raise TxRejected("payload.amount", "recipient balance would overflow", Code.UNMET)
         dst["balance"] += p.amount
         set_account(view, p.to, dst)
 

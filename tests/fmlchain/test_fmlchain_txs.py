@@ -7,7 +7,7 @@ from pocnet.fml.chain_client import (join_payload, open_round_payload, register_
 from pocnet.games.params import GameParams
 from pocnet.games.round import MemberReport, RoundPlan
 from pocnet.ledger.encoding import EncodingError, canonical_json
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.state_machine import check_payload
 from pocnet.ledger.tx import Tx, parse_tx, sign_tx
 from pocnet.ledger.txtypes import fml_codec as fc
@@ -62,7 +62,7 @@ def _payload_error(tx_type, payload):
     tx = Tx("x", tx_type, MSP.address, 0, payload, "00" * 64)
     with pytest.raises(TxRejected) as e:
         check_payload(tx)
-    assert e.value.status == 400
+    assert e.value.code is Code.MALFORMED
     return e.value
 
 
@@ -118,34 +118,34 @@ def test_join_refusals():
     c, profs = registered(4)
     stranger = LEARNERS[10]
     e = c.refuse(stranger, "fml_join", join_payload(1, profs[0].embedding))
-    assert (e.status, e.field) == (403, "sender") and "registered" in e.reason
+    assert (e.code, e.field) == (Code.FORBIDDEN, "sender") and "registered" in e.reason
     e = c.refuse(MSP, "fml_join", join_payload(1, profs[0].embedding))
-    assert e.status == 403  # MSP is not registered (and is the opener)
+    assert e.code is Code.FORBIDDEN  # MSP is not registered (and is the opener)
     e = c.refuse(LEARNERS[0], "fml_join", join_payload(2, profs[0].embedding))
-    assert (e.status, e.field) == (422, "payload.round")
+    assert (e.code, e.field) == (Code.UNMET, "payload.round")
     e = c.refuse(LEARNERS[0], "fml_join", join_payload(1, profs[0].embedding[:-1]))
-    assert (e.status, e.field) == (422, "payload.embedding")
+    assert (e.code, e.field) == (Code.UNMET, "payload.embedding")
     c.block([c.tx(LEARNERS[0], "fml_join", join_payload(1, profs[0].embedding))])
     e = c.refuse(LEARNERS[0], "fml_join", join_payload(1, profs[0].embedding))
-    assert e.status == 409 and "already joined" in e.reason
+    assert e.code is Code.CONFLICT and "already joined" in e.reason
 
 
 def test_open_and_close_registration_refusals():
     c, profs = registered(4, LocalChain(balance=tokens(50)), budget=10.0)
     e = c.refuse(MSP, "fml_open_round", open_round_payload(45.0, DIM))
-    assert (e.status, e.field) == (422, "payload.budget")
+    assert (e.code, e.field) == (Code.UNMET, "payload.budget")
     e = c.refuse(MSP, "fml_open_round", open_round_payload(1.0, DIM, C_min=20.0))  # C_min > chain C_max
-    assert e.status == 422
+    assert e.code is Code.UNMET
     assert c.state.get("acct", MSP.address)["balance"] == tokens(40)  # 10 escrowed
     c.block([c.tx(LEARNERS[0], "fml_join", join_payload(1, profs[0].embedding))])
     e = c.refuse(LEARNERS[0], "fml_close_registration", round_payload(1))
-    assert (e.status, e.field) == (403, "sender")
+    assert (e.code, e.field) == (Code.FORBIDDEN, "sender")
     e = c.refuse(MSP, "fml_close_registration", round_payload(1))
-    assert e.status == 422 and "at least 2" in e.reason
+    assert e.code is Code.UNMET and "at least 2" in e.reason
     e = c.refuse(MSP, "fml_close_round", round_payload(1))
-    assert e.status == 409 and "registration" in e.reason
+    assert e.code is Code.CONFLICT and "registration" in e.reason
     e = c.refuse(LEARNERS[0], "fml_report", report_payloads(1, {LEARNERS[0].address: MemberReport(0.1, 1, 1)})[0])
-    assert e.status == 409
+    assert e.code is Code.CONFLICT
 
 
 def test_report_and_close_round_refusals():
@@ -158,28 +158,28 @@ def test_report_and_close_round_refusals():
     rep = MemberReport(0.1, 1.0, 20.0)
     non_head = next(k for k in LEARNERS[:8] if k.address not in plan.heads)
     e = c.refuse(non_head, "fml_report", report_payloads(1, {member: rep})[0])
-    assert (e.status, e.field) == (403, "sender") and "not a head" in e.reason
+    assert (e.code, e.field) == (Code.FORBIDDEN, "sender") and "not a head" in e.reason
     e = c.refuse(MSP, "fml_report", report_payloads(1, {member: rep})[0])
-    assert e.status == 403
+    assert e.code is Code.FORBIDDEN
     e = c.refuse(key_of(h0), "fml_report", report_payloads(1, {own: rep, other: rep})[0])
-    assert e.status == 403 and "not a member" in e.reason and e.field.startswith("payload.reports[")
+    assert e.code is Code.FORBIDDEN and "not a member" in e.reason and e.field.startswith("payload.reports[")
     c.block([c.tx(key_of(h0), "fml_report", report_payloads(1, {own: rep})[0])])
     e = c.refuse(key_of(h0), "fml_report", report_payloads(1, {own: rep})[0])
-    assert e.status == 409 and "already reported" in e.reason
+    assert e.code is Code.CONFLICT and "already reported" in e.reason
     e = c.refuse(LEARNERS[9], "fml_join", join_payload(1, profs[0].embedding))
-    assert e.status == 403  # unregistered
+    assert e.code is Code.FORBIDDEN  # unregistered
     c.block([c.tx(LEARNERS[9], "fml_register", register_payload(profs[0]))])
     e = c.refuse(LEARNERS[9], "fml_join", join_payload(1, profs[0].embedding))
-    assert e.status == 409  # registration is closed
+    assert e.code is Code.CONFLICT  # registration is closed
     e = c.refuse(MSP, "fml_close_registration", round_payload(1))
-    assert e.status == 409
+    assert e.code is Code.CONFLICT
     e = c.refuse(key_of(h0), "fml_close_round", round_payload(1))
-    assert (e.status, e.field) == (403, "sender")
+    assert (e.code, e.field) == (Code.FORBIDDEN, "sender")
     c.block([c.tx(MSP, "fml_close_round", round_payload(1))])
     e = c.refuse(key_of(h1), "fml_report", report_payloads(1, {other: rep})[0])
-    assert e.status == 409 and "closed" in e.reason
+    assert e.code is Code.CONFLICT and "closed" in e.reason
     e = c.refuse(MSP, "fml_close_round", round_payload(1))
-    assert e.status == 409
+    assert e.code is Code.CONFLICT
 
 
 def test_failed_tx_in_a_block_invalidates_it_and_leaves_state_untouched():
@@ -335,7 +335,7 @@ def test_round_where_nobody_can_head_refunds_the_whole_escrow():
     summary = c.state.get(fc.NS_ROUND, KEY1)
     assert summary["phase"] == "training" and summary["heads"] == [] and summary["note"]
     e = c.refuse(LEARNERS[0], "fml_report", report_payloads(1, {LEARNERS[0].address: MemberReport(0.1, 1, 1)})[0])
-    assert e.status == 403
+    assert e.code is Code.FORBIDDEN
     c.block([c.tx(MSP, "fml_close_round", round_payload(1))])
     summary = c.state.get(fc.NS_ROUND, KEY1)
     assert summary["paid"] == 0 and summary["refund"] == tokens(10.0)

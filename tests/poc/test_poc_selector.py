@@ -4,7 +4,7 @@ import json
 import pytest
 
 from pocnet.consensus.poc_selector import PocSelector, poc_inputs, weighted_order
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.genesis import Genesis, ValidatorInfo
 from pocnet.ledger.keys import KeyPair
 from pocnet.ledger.state_machine import BlockContext, apply_block, apply_tx, genesis_state
@@ -65,7 +65,7 @@ def test_allocation_recorded_and_results_feed_reputation():
     with pytest.raises(TxRejected) as e:
         apply_tx(view, sign_tx(other, CHAIN, "task_result", 0, {"task_id": allocated[0]["id"], "delivered_work": 1}),
                  BlockContext(CHAIN, 4, "00" * 32, 3500, owner))
-    assert e.value.field == "sender" and e.value.status == 403
+    assert e.value.field == "sender" and e.value.code is Code.FORBIDDEN
     with pytest.raises(TxRejected):
         apply_tx(view, sign_tx(key, CHAIN, "task_result", 0, {"task_id": allocated[0]["id"], "delivered_work": 501}),
                  BlockContext(CHAIN, 4, "00" * 32, 3500, owner))
@@ -84,7 +84,7 @@ def test_provider_update_only_for_validators():
     view = s.view()
     with pytest.raises(TxRejected) as e:
         apply_tx(view, sign_tx(USER, CHAIN, "provider_update", 0, {"capacity": 3}), BlockContext(CHAIN, 1, "0" * 64, 1, ""))
-    assert e.value.status == 403
+    assert e.value.code is Code.FORBIDDEN
     apply_tx(view, sign_tx(VALS[1], CHAIN, "provider_update", 0, {"capacity": 0}), BlockContext(CHAIN, 1, "0" * 64, 1, ""))
     s.apply_writes(view.writes)
     assert poc_inputs(s, 5)[2] == [VALS[1].address]
