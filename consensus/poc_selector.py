@@ -73,31 +73,28 @@ def weighted_order(ids: Sequence[str], weights: Sequence[int], seed: str) -> tup
 
 def poc_inputs(state: Any, height: int) -> tuple[list, list, list[str]]:
     """(tasks, providers with capacity, idle validator ids) from committed state."""
+    from pocnet.ledger import queries
     from pocnet.models.poc import PocProvider, PocTask
-    queued = [t for _, t in state.items("task")
-              if t["status"] == "queued" and t["arrival_height"] <= height - TASK_MIN_AGE]
-    queued.sort(key=lambda t: t["seq"])
+    queued = [t for t in queries.tasks(state, "queued") if t.arrival_height <= height - TASK_MIN_AGE]
     per_submitter: dict[str, int] = {}
     tasks: list[PocTask] = []
     for t in queued:
         if len(tasks) >= MAX_QUEUE_SCAN:
             break
-        n = per_submitter.get(t["submitter"], 0)
+        n = per_submitter.get(t.submitter, 0)
         if n >= MAX_TASKS_PER_SUBMITTER:
             continue
-        per_submitter[t["submitter"]] = n + 1
-        tasks.append(PocTask(t["id"], t["work"], tuple(t["demand"]), t["arrival_ms"],
-                             t["arrival_ms"] + t["deadline_ms"]))
+        per_submitter[t.submitter] = n + 1
+        tasks.append(PocTask(t.id, t.work, t.demand, t.arrival_ms, t.arrival_ms + t.deadline_ms))
     if tasks:  # the model sees times relative to the oldest considered task (keeps values small)
         base = min(t.arrival for t in tasks)
         tasks = [PocTask(t.task_id, t.work, t.demand, t.arrival - base, t.deadline - base) for t in tasks]
     providers, idle = [], []
-    for pid, p in state.items("prov"):
-        if p["capacity"] >= 1:
-            providers.append(PocProvider(pid, p["capacity"], p["backlog"], tuple(p["history"]),
-                                         p["reputation_ppm"]))
+    for p in queries.providers(state):
+        if p.capacity >= 1:
+            providers.append(PocProvider(p.address, p.capacity, p.backlog, p.history, p.reputation_ppm))
         else:
-            idle.append(pid)
+            idle.append(p.address)
     return tasks, providers, idle
 
 

@@ -52,7 +52,10 @@ class TxHandler(Protocol):
         """Stateful precondition (balances, phases); raise TxRejected."""
 
     def apply(self, view: StateView, tx: Tx, parsed: Any, ctx: BlockContext) -> None:
-        """Write the effects into ``view``; may raise TxRejected (view is then discarded)."""
+        """Write the effects into ``view``; may raise TxRejected (view is then discarded).
+
+        A handler whose ``apply`` is expensive (runs a game solver) sets the class attribute
+        ``runs_solver = True``: mempool admission (:func:`check_tx`) then stops at ``check_state``."""
 
 
 _HANDLERS: dict[str, TxHandler] = {}
@@ -132,6 +135,33 @@ def apply_tx(view: StateView, tx: Tx, ctx: BlockContext) -> None:
     set_account(child, tx.sender, acct)
     _HANDLERS[tx.type].apply(child, tx, parsed, ctx)
     child.merge_into_parent()
+
+
+def check_tx(view: StateView, tx: Tx, ctx: BlockContext) -> Any:
+    """Mempool admission (ABCI CheckTx): judge ``tx`` against a *pending* view and record
+    its pending effects there, atomically (raise TxRejected, view untouched).
+
+    Checks the payload, the nonce and the handler's stateful preconditions
+    (``check_state``: balances, roles, phases) against committed state plus every tx
+    admitted before it. Pending effects: the nonce always; for handlers whose ``apply``
+    is cheap bookkeeping (transfers, tasks, registrations, joins, reports) also their
+    writes, so a later tx may rely on an earlier pending one (A→B then B→C). Handlers
+    marked ``runs_solver = True`` (FML close_registration / close_round, which run the
+    game solvers) are admitted on their preconditions alone: their effects are computed
+    once, when a proposer builds the block. ``ctx`` describes the next block as far as
+    it is known (height, head hash, last timestamp); the block's real context is used
+    when the proposer re-executes the tx.
+    """
+    child = view.child()
+    parsed = validate_tx(child, tx)
+    acct = get_account(child, tx.sender)
+    acct["nonce"] += 1
+    set_account(child, tx.sender, acct)
+    handler = _HANDLERS[tx.type]
+    if not getattr(handler, "runs_solver", False):
+        handler.apply(child, tx, parsed, ctx)
+    child.merge_into_parent()
+    return parsed
 
 
 class BlockInvalid(ValueError):

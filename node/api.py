@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, Field
 
 from pocnet.ledger.encoding import EncodingError, loads_strict
+from pocnet.ledger import queries
 from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.keys import parse_public_key
 
@@ -285,19 +286,18 @@ def public_router(node: "Node") -> APIRouter:
            responses={400: {"model": ErrorOut}})
     async def account(address: str) -> Any:
         _check_address(address)
-        acct = node.chain.state.get("acct", address) or {"balance": 0, "nonce": 0}
+        acct = queries.account(node.chain.state, address)
         pending = node.mempool.pending_nonce(address)
-        return {"address": address, "balance": acct["balance"], "nonce": acct["nonce"],
-                "pending_nonce": pending if pending is not None else acct["nonce"]}
+        return {"address": address, "balance": acct.balance, "nonce": acct.nonce,
+                "pending_nonce": pending if pending is not None else acct.nonce}
 
     @r.get("/tasks", tags=["state"], responses={400: {"model": ErrorOut}})
     async def tasks(status: Literal["queued", "allocated", "done", "expired"] | None = Query(
                         None, description="queued | allocated | done | expired"),
                     limit: int = Query(100, ge=1, le=1000)) -> Any:
         """Committed edge-computing tasks in queue (commit) order."""
-        items = [t for _, t in node.chain.state.items("task") if status is None or t["status"] == status]
-        items.sort(key=lambda t: t["seq"])
-        return {"tasks": items[:limit], "total": len(items)}
+        items = queries.tasks(node.chain.state, status)
+        return {"tasks": [t.to_dict() for t in items[:limit]], "total": len(items)}
 
     @r.get("/tasks/{task_id}", tags=["state"], responses={404: {"model": ErrorOut}})
     async def task(task_id: str) -> Any:

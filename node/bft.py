@@ -28,7 +28,8 @@ from pocnet.consensus.messages import (BroadcastProposal, BroadcastVote, Decide,
 from pocnet.consensus.proposer import HashOrderSelector, ProposerSelector, SelectionContext, proposer_for
 from pocnet.ledger.block import Block, Commit, CommitSig
 from pocnet.ledger.errors import Code, TxRejected
-from pocnet.ledger.state import StateView
+from pocnet.ledger import queries
+from pocnet.ledger.app import ExecResult
 from pocnet.ledger.state_machine import BlockInvalid
 from pocnet.ledger.tx import Tx
 from pocnet.node.chain import ChainError
@@ -83,7 +84,7 @@ class BftDriver:
             log.warning("restored lock on %s from round %d at height %d", self.privval.locked_value[:12],
                         self.privval.locked_round, self.privval.height)
         self._ranking_cache: dict[tuple[int, str], tuple[str, ...]] = {}
-        self.candidates: dict[str, tuple[Block, StateView | None]] = {}
+        self.candidates: dict[str, tuple[Block, ExecResult | None]] = {}
         self.signed: dict[tuple, dict[str, Any]] = {}
         self.vote_sigs: dict[tuple, str] = {}
         self.next_proposals: list[dict[str, Any]] = []
@@ -181,8 +182,8 @@ class BftDriver:
             progressed = False
             for (sender, nonce), tx in sorted(self.future_txs.items()):
                 expected = self.node.mempool.pending_nonce(sender)
-                acct = self.chain.state.get("acct", sender) or {"nonce": 0}
-                expected = expected if expected is not None else acct["nonce"]
+                if expected is None:
+                    expected = queries.account(self.chain.state, sender).nonce
                 if nonce < expected:
                     self.future_txs.pop((sender, nonce), None)
                 elif nonce == expected:
@@ -217,7 +218,7 @@ class BftDriver:
         proposal, rejected = self.chain.build_block(a.round, node.key.address, now_ms(),
                                                     node.mempool.reap(self.chain.params.max_block_txs))
         block = proposal.block
-        self.candidates[block.hash] = (block, proposal.view)
+        self.candidates[block.hash] = (block, proposal.result)
         self.stats["proposals_built"] += 1
         return self.engine.set_proposal_value(a.height, a.round, block.hash)
 

@@ -1,8 +1,10 @@
-"""The chain a peer holds: committed state + storage, block building and verification.
+"""The chain a peer holds: headers, storage and the application behind them.
 
-This is the application side of consensus (what ABCI calls the app): it builds
-proposals from mempool txs, re-executes proposed blocks to check their roots,
-and commits decided blocks atomically. It knows nothing about networking.
+Consensus drivers call ``build_block`` / ``verify_block`` / ``commit``. The chain
+checks what is about the chain (chain id, height, parent, proposer, timestamps,
+version, PoC digest, tx root, state root) and hands everything about state to the
+:class:`~pocnet.ledger.app.Application` (prepare / process / finalize / commit).
+It knows nothing about networking.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from pocnet.ledger.encoding import hash_object
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.keys import KeyPair
 from pocnet.ledger.merkle import merkle_root
-from pocnet.ledger.state import State, StateView
+from pocnet.ledger.app import Application, ExecResult
+from pocnet.ledger.state import State
 from pocnet.ledger.state_machine import BlockContext, BlockInvalid, check_block_limits, genesis_state
 from pocnet.ledger.storage import Storage
 from pocnet.ledger.tx import Tx
@@ -45,7 +48,7 @@ class ChainError(RuntimeError):
 @dataclass
 class Proposal:
     block: Block
-    view: StateView
+    result: ExecResult  # the application's execution of block.txs (commit it with the block)
 
 
 class Chain:
@@ -72,7 +75,7 @@ class Chain:
         elif storage.get_meta("genesis_hash") != genesis.hash:
             raise ChainError("database was created for a different genesis file "
                              f"({storage.get_meta('genesis_hash')} != {genesis.hash})")
-        self.state = storage.load_state()
+        self.app = Application(genesis, storage.load_state())
         self.height = storage.head_height()
         last = storage.get_block(self.height) if self.height > 0 else None
         self.last_block: Block | None = last
@@ -84,8 +87,18 @@ class Chain:
         log.info("chain at height %d head %s state_root %s", self.height, self.head_hash[:16], self.state.root[:16])
 
     @property
+    def state(self) -> State:
+        """Committed application state (read it through ``pocnet.ledger.queries``)."""
+        return self.app.state
+
+    @property
     def chain_id(self) -> str:
         return self.genesis.chain_id
+
+    def next_context(self, proposer: str = "") -> BlockContext:
+        """The next block's context as far as it is known before a proposal exists (for
+        mempool admission): height, parent, a timestamp no earlier than the last block's."""
+        return BlockContext(self.chain_id, self.height + 1, self.head_hash, self.last_timestamp_ms + 1, proposer)
 
     @property
     def head_hash(self) -> str:
@@ -135,21 +148,20 @@ class Chain:
         with self.lock:
             height = self.height + 1
             rules = self.rules(height)
-            limit = self.params.max_block_txs if max_txs is None else min(max_txs, self.params.max_block_txs)
             ts = max(now_ms, self.last_timestamp_ms + 1)
             if self.signer is None or self.signer.address != proposer:
                 raise ChainError("only this peer's own validator key can prove a block's beacon")
             beacon, proof = make_beacon(bytes.fromhex(self.signer.seed_hex), self.chain_id, height,
                                         self.head_beacon)
             ctx = self._ctx(height, ts, proposer)
-            view, included, rejected = rules.select_txs(self.state, candidates, ctx, limit,
-                                                        self.params.max_block_bytes)
+            res = self.app.prepare_proposal(ctx, candidates, max_txs)
             header = Header(self.chain_id, height, round_, self.head_hash, ts, proposer,
-                            merkle_root([t.hash for t in included]), self.state.root_with(view.writes),
+                            merkle_root([t.hash for t in res.txs]), res.state_root,
                             self.poc_digest(height), rules.version, beacon, proof)
-            return Proposal(Block(header, tuple(included)), view), rejected
+            return Proposal(Block(header, res.txs), res), res.rejected
 
-    def verify_block(self, block: Block, now_ms: int | None = None, expected_proposer: str | None = None) -> StateView:
+    def verify_block(self, block: Block, now_ms: int | None = None,
+                     expected_proposer: str | None = None) -> ExecResult:
         """Re-execute a proposed block on our state; raise BlockInvalid naming what is wrong."""
         with self.lock:
             h = block.header
@@ -182,20 +194,25 @@ class Chain:
             expected_digest = self.poc_digest(h.height)
             if h.poc_digest != expected_digest:
                 raise BlockInvalid("poc_digest does not match our proposer-selection inputs")
-            view = rules_for(h.version).apply_block(self.state, block.txs,
-                                                    self._ctx(h.height, h.timestamp_ms, h.proposer))
-            root = self.state.root_with(view.writes)
-            if root != h.state_root:
-                raise BlockInvalid(f"state_root {h.state_root[:12]} != computed {root[:12]}")
-            return view
+            res = self.app.process_proposal(self._ctx(h.height, h.timestamp_ms, h.proposer), block.txs)
+            if res.state_root != h.state_root:
+                raise BlockInvalid(f"state_root {h.state_root[:12]} != computed {res.state_root[:12]}")
+            return res
 
-    def commit(self, block: Block, view: StateView, commit: Commit) -> None:
-        """Persist a decided block with its certificate, then advance in-memory state."""
+    def commit(self, block: Block, result: ExecResult | None, commit: Commit) -> None:
+        """Persist a decided block with its certificate, then commit the application state.
+
+        ``result`` is the block's execution from build/verify (finalize re-executes without it)."""
         with self.lock:
             if block.height != self.height + 1:
                 raise ChainError(f"commit of height {block.height} at height {self.height}")
+            h = block.header
+            res = self.app.finalize_block(self._ctx(h.height, h.timestamp_ms, h.proposer), block.txs, result)
+            if res.state_root != h.state_root:
+                raise ChainError(f"decided block {h.height} has state_root {h.state_root[:12]}, "
+                                 f"execution gives {res.state_root[:12]}")
             full = block.with_commit(commit)
-            self.storage.save_block(full, view.writes)
-            self.state.apply_writes(view.writes)
+            self.storage.save_block(full, res.view.writes)
+            self.app.commit(res)
             self.height = block.height
             self.last_block = full

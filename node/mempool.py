@@ -1,9 +1,11 @@
 """Mempool: verified, not-yet-committed txs in per-sender nonce order, deduplicated, bounded.
 
-Admission applies the tx to a *pending view* (committed state plus every pending
-tx), so "insufficient balance" and nonce gaps are judged against what will be true
-once the queue ahead of it commits. After each committed block the pending view is
-rebuilt from the new state and txs that no longer apply are dropped.
+Admission is the application's ``check_tx`` against a *pending view* (committed
+state plus every admitted tx), so "insufficient balance" and nonce gaps are judged
+against what will be true once the queue ahead of it commits. ``check_tx`` is cheap:
+it never runs a game solver (ledger/state_machine.check_tx). After each committed
+block the pending view is rebuilt from the new state by re-checking the remaining
+txs; those that no longer pass are dropped.
 """
 from __future__ import annotations
 
@@ -12,15 +14,15 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from pocnet.ledger.errors import Code, TxRejected
-from pocnet.ledger.state import State, StateView
-from pocnet.ledger.state_machine import BlockContext, apply_tx
+from collections.abc import Callable
+
+from pocnet.ledger import queries
+from pocnet.ledger.app import Application
+from pocnet.ledger.state import StateView
+from pocnet.ledger.state_machine import BlockContext
 from pocnet.ledger.tx import Tx
 
 log = logging.getLogger("pocnet.mempool")
-
-# Pending-view context: tx types that look at the block (tasks) only read height/time,
-# which are re-evaluated for real when the block is built.
-_PENDING_CTX = BlockContext(chain_id="", height=0, prev_hash="0" * 64, timestamp_ms=0, proposer="")
 
 
 class MempoolFull(TxRejected):
@@ -29,13 +31,14 @@ class MempoolFull(TxRejected):
 
 
 class Mempool:
-    def __init__(self, state: State, chain_id: str, max_txs: int = 20_000) -> None:
-        self.chain_id = chain_id
+    def __init__(self, app: Application, next_context: Callable[[], BlockContext], max_txs: int = 20_000) -> None:
+        """``next_context()`` describes the next block for admission (``Chain.next_context``)."""
+        self.app = app
         self.max_txs = max_txs
+        self._next_context = next_context
         self._txs: OrderedDict[str, Tx] = OrderedDict()  # arrival order
-        self._state = state
-        self._pending = state.view()
-        self._ctx = _PENDING_CTX
+        self._pending = app.pending_view()
+        self._ctx = next_context()
         self.stats = {"accepted": 0, "duplicate": 0, "rejected": 0, "dropped_after_commit": 0}
 
     def __len__(self) -> int:
@@ -56,7 +59,7 @@ class Mempool:
             self.stats["rejected"] += 1
             raise MempoolFull(self.max_txs)
         try:
-            apply_tx(self._pending, tx, self._ctx)
+            self.app.check_tx(self._pending, tx, self._ctx)
         except TxRejected:
             self.stats["rejected"] += 1
             raise
@@ -74,19 +77,21 @@ class Mempool:
         return out
 
     def pending_nonce(self, sender: str) -> int | None:
-        acct = self._pending.get("acct", sender)
-        return acct["nonce"] if acct else None
+        """The sender's next nonce counting its pending txs (None if it has no account yet)."""
+        if not queries.account_exists(self._pending, sender):
+            return None
+        return queries.account(self._pending, sender).nonce
 
-    def update(self, state: State, committed: Iterable[str]) -> None:
-        """After a commit: drop committed txs, re-validate the rest against the new state."""
+    def update(self, committed: Iterable[str]) -> None:
+        """After a commit: drop committed txs, re-check the rest against the new state."""
         for h in committed:
             self._txs.pop(h, None)
-        self._state = state
-        self._pending = state.view()
+        self._pending = self.app.pending_view()
+        self._ctx = self._next_context()
         dropped = []
         for h, tx in list(self._txs.items()):
             try:
-                apply_tx(self._pending, tx, self._ctx)
+                self.app.check_tx(self._pending, tx, self._ctx)
             except TxRejected as exc:
                 dropped.append((h, exc))
         for h, why in dropped:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.keys import KeyPair
+from pocnet.ledger import queries
 from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.state_machine import tx_types
 from pocnet.ledger.storage import Storage
@@ -59,7 +60,7 @@ class Node:
         self.poc = self._load_poc()
         self.storage = Storage(self.config.database_url(self.home))
         self.chain = Chain(self.genesis, self.storage, self.poc, signer=self.key)
-        self.mempool = Mempool(self.chain.state, self.genesis.chain_id, self.config.mempool_max_txs)
+        self.mempool = Mempool(self.chain.app, self.chain.next_context, self.config.mempool_max_txs)
         self.driver: ConsensusDriver = self._make_driver()
         from pocnet.node.events import EventHub  # observation side: node/web.py serves these
         from pocnet.node.explorer_api import PeerBook
@@ -117,8 +118,7 @@ class Node:
         tx = parse_tx(obj, chain_id=self.genesis.chain_id, check_signature=False)
         if from_peer:
             # cheap staleness check first: gossip often brings txs this peer already committed
-            acct = self.chain.state.get("acct", tx.sender)
-            if acct is not None and tx.nonce < acct["nonce"]:
+            if tx.nonce < queries.account(self.chain.state, tx.sender).nonce:
                 raise TxRejected("nonce", f"nonce {tx.nonce} already used", Code.NONCE_USED)
         verify_tx_signature(tx)
         with self.chain.lock:
@@ -154,7 +154,7 @@ class Node:
             await asyncio.sleep(0.05)
 
     def on_block_committed(self, committed_hashes: list[str]) -> None:
-        self.mempool.update(self.chain.state, committed_hashes)
+        self.mempool.update(committed_hashes)
         block = self.chain.last_block
         if block is not None:
             self.metrics.on_commit(block)

@@ -55,7 +55,7 @@ class SoloDriver:
                                                    node.mempool.reap(chain.params.max_block_txs))
             block = proposal.block
             sig = sign_precommit(node.key, chain.chain_id, block.height, 0, block.hash)
-            chain.commit(block, proposal.view, Commit(block.height, 0, block.hash, (sig,)))
+            chain.commit(block, proposal.result, Commit(block.height, 0, block.hash, (sig,)))
             node.on_block_committed([t.hash for t in block.txs] + [t.hash for t, _ in rejected])
         self.blocks_made += 1
         log.info("committed height %d with %d txs (hash %s)", block.height, len(block.txs), block.hash[:16])

@@ -239,6 +239,7 @@ class CloseRegistrationHandler:
     """The opener closes registration; the state machine plans the round (games.plan_round)."""
 
     tx_type = "fml_close_registration"
+    runs_solver = True  # plan_round: mempool admission checks preconditions only
 
     def check_payload(self, payload: dict[str, Any]) -> RoundRef:
         return _round_only(payload)
@@ -367,6 +368,7 @@ class CloseRoundHandler:
     """The opener closes the round: contributions, flags, reputations, payouts, refund."""
 
     tx_type = "fml_close_round"
+    runs_solver = True  # settle_round: mempool admission checks preconditions only
 
     def check_payload(self, payload: dict[str, Any]) -> RoundRef:
         return _round_only(payload)
