@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.state import StateView
 from pocnet.ledger.state_machine import (BlockContext, get_account, register_end_block, register_genesis,
@@ -108,14 +108,14 @@ def theta_ppm(prices: list[int]) -> list[int]:
 def _round_of(view: StateView, rid: int) -> dict[str, Any]:
     rec = view.get(NS_ROUND, round_key(rid))
     if rec is None:
-        raise TxRejected("payload.round", f"no market round {rid}", 422)
+        raise TxRejected("payload.round", f"no market round {rid}", Code.UNMET)
     return rec
 
 
 def _require_phase(rec: dict[str, Any], phase: str) -> None:
     if rec["phase"] != phase:
         raise TxRejected("payload.round", f"market round {rec['id']} is in phase {rec['phase']!r}, "
-                         f"this transaction needs {phase!r}", 409)
+                         f"this transaction needs {phase!r}", Code.CONFLICT)
 
 
 def _address_list(payload: dict[str, Any], name: str) -> list[str]:
@@ -188,13 +188,13 @@ class PriceHandler:
     def check_state(self, view: StateView, tx: Tx, p: PricePayload) -> None:
         rec = _round_of(view, p.round)
         if tx.sender not in rec["leaders"]:
-            raise TxRejected("sender", f"not a leader (MRP) of market round {p.round}", 403)
+            raise TxRejected("sender", f"not a leader (MRP) of market round {p.round}", Code.FORBIDDEN)
         _require_phase(rec, PHASE_PRICING)
         if tx.sender in rec["prices"]:
-            raise TxRejected("sender", f"already posted a price in market round {p.round}", 409)
+            raise TxRejected("sender", f"already posted a price in market round {p.round}", Code.CONFLICT)
         if p.price > rec["params"]["p_max"]:
             raise TxRejected("payload.price", f"must be in [1, p_max = {rec['params']['p_max']}] price quanta "
-                             f"(got {p.price})", 422)
+                             f"(got {p.price})", Code.UNMET)
 
     def apply(self, view: StateView, tx: Tx, p: PricePayload, ctx: BlockContext) -> None:
         rec = view.get_copy(NS_ROUND, round_key(p.round))
@@ -235,25 +235,25 @@ class DemandHandler:
     def check_state(self, view: StateView, tx: Tx, p: DemandPayload) -> None:
         rec = _round_of(view, p.round)
         if tx.sender not in rec["followers"]:
-            raise TxRejected("sender", f"not a follower (MSP) of market round {p.round}", 403)
+            raise TxRejected("sender", f"not a follower (MSP) of market round {p.round}", Code.FORBIDDEN)
         _require_phase(rec, PHASE_DEMAND)
         if tx.sender in rec["demands"]:
-            raise TxRejected("sender", f"already posted demands in market round {p.round}", 409)
+            raise TxRejected("sender", f"already posted demands in market round {p.round}", Code.CONFLICT)
         leaders = rec["leaders"]
         if len(p.demands) != len(leaders):
             raise TxRejected("payload.demands", f"market round {p.round} has {len(leaders)} leaders; "
-                             f"got {len(p.demands)} demands", 422)
+                             f"got {len(p.demands)} demands", Code.UNMET)
         limit = MAX_DEMAND_UNITS * rec["params"]["demand_scale"]
         for i, (a, d) in enumerate(zip(leaders, p.demands)):
             if d > limit:
-                raise TxRejected(f"payload.demands[{i}]", f"must be <= {limit} demand quanta", 422)
+                raise TxRejected(f"payload.demands[{i}]", f"must be <= {limit} demand quanta", Code.UNMET)
             if d and a not in rec["prices"]:
-                raise TxRejected(f"payload.demands[{i}]", "this leader posted no price; demand must be 0", 422)
+                raise TxRejected(f"payload.demands[{i}]", "this leader posted no price; demand must be 0", Code.UNMET)
         need = sum(self._payments(rec, p.demands))
         balance = get_account(view, tx.sender)["balance"]
         if balance < need:
             raise TxRejected("payload.demands", f"insufficient balance to escrow the payments: have {balance}, "
-                             f"need {need}", 422)
+                             f"need {need}", Code.UNMET)
 
     def apply(self, view: StateView, tx: Tx, p: DemandPayload, ctx: BlockContext) -> None:
         key = round_key(p.round)

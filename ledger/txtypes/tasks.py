@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pocnet.ledger.state import StateView
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.state_machine import BlockContext, get_account, register_genesis, register_handler, set_account
 from pocnet.ledger.tx import Tx
@@ -60,7 +60,7 @@ class TaskHandler:
         fee = task_fee(view)
         balance = get_account(view, tx.sender)["balance"]
         if balance < fee:
-            raise TxRejected("$", f"insufficient balance for the task fee: have {balance}, need {fee}", 422)
+            raise TxRejected("$", f"insufficient balance for the task fee: have {balance}, need {fee}", Code.UNMET)
 
     def apply(self, view: StateView, tx: Tx, p: TaskPayload, ctx: BlockContext) -> None:
         fee = task_fee(view)

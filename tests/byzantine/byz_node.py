@@ -48,8 +48,7 @@ class ByzantineDriver(BftDriver):
             return super()._build_proposal(a)
         node = self.node
         proposal, _ = self.chain.build_block(a.round, node.key.address, now_ms(),
-                                             node.mempool.reap(node.config.max_block_txs),
-                                             node.config.max_block_txs)
+                                             node.mempool.reap(self.chain.params.max_block_txs))
         hdr = proposal.block.header
         if self.byzantine == "bad_beacon":
             p = hdr.beacon_proof
@@ -62,7 +61,7 @@ class ByzantineDriver(BftDriver):
             beacon, proof = make_beacon(bytes.fromhex(node.key.seed_hex), self.chain_id, hdr.height, older)
             change = dict(beacon=beacon, beacon_proof=proof)
         block = Block(dataclasses.replace(hdr, **change), proposal.block.txs)
-        self.candidates[block.hash] = (block, proposal.view)
+        self.candidates[block.hash] = (block, proposal.result)
         self.stats["byzantine_" + self.byzantine] += 1
         return self.engine.set_proposal_value(a.height, a.round, block.hash)
 

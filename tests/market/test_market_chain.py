@@ -5,6 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pocnet.node.api import HTTP_STATUS
+from pocnet.ledger.errors import Code
 from pocnet.ledger.txtypes import market as mt
 from tests.market.market_chain_support import FUNDS, MRPS, MSPS, OPENER, MarketChain
 
@@ -64,7 +66,7 @@ def test_deadlines_move_phases():
     rec = ch.round(1)
     assert rec["phase"] == "demand" and rec["theta_ppm"] == {MRPS[0].address: 1_000_000}
     err = ch.refuse(MSPS[0], "market_demand", {"round": 1, "demands": [100_000, 5]})
-    assert err.status == 422 and err.field == "payload.demands[1]"
+    assert err.code is Code.UNMET and err.field == "payload.demands[1]"
     ch.block([ch.tx(MSPS[0], "market_demand", {"round": 1, "demands": [100_000, 0]})])
     ch.block()  # height 5 = demand deadline: two followers never posted
     rec = ch.round(1)
@@ -78,7 +80,7 @@ def test_no_price_cancels():
     ch.block([ch.tx(OPENER, "market_open", open_payload(price_blocks=1))])
     ch.block()
     assert ch.round(1)["phase"] == "cancelled"
-    assert ch.refuse(MSPS[0], "market_demand", {"round": 1, "demands": [0, 0]}).status == 409
+    assert ch.refuse(MSPS[0], "market_demand", {"round": 1, "demands": [0, 0]}).code is Code.CONFLICT
 
 
 @pytest.mark.parametrize("tx_type,payload,status,field", [
@@ -102,26 +104,26 @@ def test_bad_txs_refused_without_state_change(tx_type, payload, status, field):
     root = ch.state.root
     sender = MSPS[0] if tx_type == "market_demand" else (OPENER if tx_type == "market_open" else MRPS[0])
     err = ch.refuse(sender, tx_type, payload)
-    assert (err.status, err.field) == (status, field), err
+    assert (HTTP_STATUS[err.code], err.field) == (status, field), err
     assert ch.state.root == root
 
 
 def test_wrong_sender_and_duplicates():
     ch = MarketChain()
     ch.block([ch.tx(OPENER, "market_open", open_payload())])
-    assert ch.refuse(MSPS[0], "market_price", {"round": 1, "price": 900_000}).status == 403
+    assert ch.refuse(MSPS[0], "market_price", {"round": 1, "price": 900_000}).code is Code.FORBIDDEN
     ch.block([ch.tx(MRPS[0], "market_price", {"round": 1, "price": 900_000})])
-    assert ch.refuse(MRPS[0], "market_price", {"round": 1, "price": 800_000}).status == 409
+    assert ch.refuse(MRPS[0], "market_price", {"round": 1, "price": 800_000}).code is Code.CONFLICT
     ch.block([ch.tx(MRPS[1], "market_price", {"round": 1, "price": 800_000})])
-    assert ch.refuse(MRPS[0], "market_price", {"round": 1, "price": 800_000}).status == 409  # wrong phase
-    assert ch.refuse(MRPS[0], "market_demand", {"round": 1, "demands": [1, 1]}).status == 403
-    assert ch.refuse(MSPS[0], "market_demand", {"round": 1, "demands": [1]}).status == 422
+    assert ch.refuse(MRPS[0], "market_price", {"round": 1, "price": 800_000}).code is Code.CONFLICT  # wrong phase
+    assert ch.refuse(MRPS[0], "market_demand", {"round": 1, "demands": [1, 1]}).code is Code.FORBIDDEN
+    assert ch.refuse(MSPS[0], "market_demand", {"round": 1, "demands": [1]}).code is Code.UNMET
     poor = MarketChain()
     poor.block([poor.tx(OPENER, "market_open", open_payload())])
     poor.block([poor.tx(MRPS[0], "market_price", {"round": 1, "price": 1_500_000}),
                 poor.tx(MRPS[1], "market_price", {"round": 1, "price": 1_500_000})])
     err = poor.refuse(MSPS[0], "market_demand", {"round": 1, "demands": [10**15, 0]})
-    assert err.status == 422
+    assert err.code is Code.UNMET
 
 
 def test_genesis_market_params():

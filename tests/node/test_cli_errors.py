@@ -46,9 +46,9 @@ def live_peer(tmp_path_factory):
     from pocnet.node.node import Node
     home = tmp_path_factory.mktemp("clierr")
     port = free_port_block(1)
-    init_cluster_home(home, 1, port, [(ALICE.address, 100)], chain_id="cli-errors")
+    init_cluster_home(home, 1, port, [(ALICE.address, 100)], chain_id="cli-errors",
+                      consensus={"block_interval_ms": 10})
     node = Node(home / "peer0")
-    node.config.block_interval_ms = 10
     server = uvicorn.Server(uvicorn.Config(node.create_app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

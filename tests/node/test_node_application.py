@@ -30,7 +30,7 @@ class Net:
     def __init__(self):
         g = Genesis(CHAIN, 0, (ValidatorInfo("v0", MSP.address, "http://127.0.0.1:1"),),
                     {MSP.address: 10**15, A.address: 100})
-        self.chain = Chain(g, Storage("sqlite://"))
+        self.chain = Chain(g, Storage("sqlite://"), signer=MSP)
         self.mempool = Mempool(self.chain.app, self.chain.next_context)
         self.nonces = {}
         self.now = 1000

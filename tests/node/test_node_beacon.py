@@ -36,7 +36,7 @@ def test_beacon_chains_and_differs_every_height(tmp_path) -> None:
         check_beacon(KEYS[0].address, "beacon-test", h, a.head_beacon, hdr.beacon, hdr.beacon_proof)
         view_b = b.verify_block(prop.block)            # the other peer accepts it
         from pocnet.ledger.block import Commit
-        a.commit(prop.block, prop.view, Commit(h, 0, prop.block.hash, ()))
+        a.commit(prop.block, prop.result, Commit(h, 0, prop.block.hash, ()))
         b.commit(prop.block, view_b, Commit(h, 0, prop.block.hash, ()))
         seen.add(hdr.beacon)
     assert len(seen) == 5

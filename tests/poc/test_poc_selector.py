@@ -159,7 +159,7 @@ def test_task_fee_needs_balance_and_is_a_genesis_parameter():
     with pytest.raises(TxRejected) as e:
         apply_tx(s.view(), sign_tx(poor, CHAIN, "task", 0, {"work": 5, "demand": [1], "deadline_ms": 9}),
                  BlockContext(CHAIN, 1, "00" * 32, 1000, VALS[0].address))
-    assert e.value.status == 422 and "task fee" in e.value.reason
+    assert e.value.code is Code.UNMET and "task fee" in e.value.reason
     g = Genesis(CHAIN, 0, (ValidatorInfo("v", VALS[0].address, "http://x"),), {}, {"task_fee": 0})
     free = genesis_state(g)
     apply_tx(free.view(), sign_tx(poor, CHAIN, "task", 0, {"work": 5, "demand": [1], "deadline_ms": 9}),
