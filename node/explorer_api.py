@@ -15,6 +15,7 @@ import httpx
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from pocnet.ledger import queries
 from pocnet.ledger import txindex
 from pocnet.ledger.keys import is_hex
 from pocnet.ledger.state_machine import tx_types
@@ -112,18 +113,19 @@ def validators_summary(node: "Node", last: int) -> dict[str, Any]:
     window = head - start + 1 if head >= 1 else 0
     state = node.chain.state
     tasks: dict[str, dict[str, int]] = {}
-    for _, t in state.items("task"):
-        who = t.get("assigned_to")
+    for t in queries.tasks(state):
+        who = t.assigned_to
         if who:
             s = tasks.setdefault(who, {"allocated": 0, "done": 0, "expired": 0, "other": 0, "work_allocated": 0})
-            key = t["status"] if t["status"] in ("allocated", "done", "expired") else "other"
+            key = t.status if t.status in ("allocated", "done", "expired") else "other"
             s[key] += 1
-            s["work_allocated"] += int(t.get("work", 0))
+            s["work_allocated"] += t.work
     out = []
     for v in node.genesis.validators:
-        prov = state.get("prov", v.address)
-        rep = prov.get("reputation_ppm") if prov else None
-        recent = sum(prov.get("history", [])) if prov else 0
+        p_rec = queries.provider(state, v.address)
+        prov = p_rec.to_dict() if p_rec else None
+        rep = p_rec.reputation_ppm if p_rec else None
+        recent = sum(p_rec.history) if p_rec else 0
         out.append({
             "name": v.name, "address": v.address, "url": v.url,
             "proposed": proposed.get(v.address, 0),

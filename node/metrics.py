@@ -23,6 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from pocnet import probes
+from pocnet.ledger.errors import Code
+from pocnet.node.api import HTTP_STATUS
 from pocnet.ledger.encoding import canonical_json
 from pocnet.ledger.errors import TxRejected
 
@@ -48,11 +50,11 @@ _EXTRA_DROPS = {"gossip_queue_overflow": "queue_overflow", "stale_votes": "stale
 def refusal_reason(exc: TxRejected) -> str:
     """A bounded label for a refused tx: the HTTP class and the top-level field."""
     field = exc.field.split(".")[0].split("[")[0] or "$"
-    if exc.status == 503:
+    if exc.code is Code.BUSY:
         return "mempool_full"
-    if "already committed" in exc.reason:
+    if exc.code is Code.COMMITTED:
         return "already_committed"
-    return f"{exc.status}_{field}"[:40]
+    return f"{HTTP_STATUS[exc.code]}_{field}"[:40]
 
 
 class _LiveCollector(Collector):

@@ -113,7 +113,7 @@ class Replay:
         prop, rejected = self.peers[builder].build_block(0, self.vals[builder].address, GENESIS_MS + 1000 * h, txs)
         if rejected or len(prop.block.txs) != len(txs):
             raise RuntimeError(f"height {h}: scripted txs refused: {[(t.type, str(e)) for t, e in rejected]}")
-        views = {builder: prop.view}
+        views = {builder: prop.result}
         for i, peer in enumerate(self.peers):
             if i != builder:
                 views[i] = peer.verify_block(prop.block)
