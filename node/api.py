@@ -302,10 +302,10 @@ def public_router(node: "Node") -> APIRouter:
     @r.get("/tasks/{task_id}", tags=["state"], responses={404: {"model": ErrorOut}})
     async def task(task_id: str) -> Any:
         """One committed task by id (the hash of its ``task`` tx): status, assigned_to, result."""
-        t = node.chain.state.get("task", task_id)
+        t = queries.task(node.chain.state, task_id)
         if t is None:
             raise ApiError(404, "not found", "task_id", "no committed task with this id")
-        return t
+        return t.to_dict()
 
     @r.get("/status", response_model=StatusOut, tags=["node"])
     async def status() -> Any:
