@@ -3,7 +3,7 @@
 Scenarios (all learners active, addresses in order, seeded):
   round1 - every learner a newcomer (overall reputation lam * r_th for all),
            K heads picked by the head rule from a seeded random partition,
-           which is also the starting partition (FORMULAS Algorithm 1, round 1);
+           which is also the starting partition (docs/model.md Algorithm 1, round 1);
   round2 - the round after: round 1 planned with plan_round and settled with
            seeded synthetic reports (loss reduction U[0, 0.05], completion time
            = predicted x U[1, 1.3]); formation starts from round 1's partition

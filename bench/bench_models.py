@@ -1,6 +1,6 @@
 """Benchmark the PoC models against the quality targets.
 
-Usage (from /work/main):
+Usage (from the repository root):
   .venv/bin/python bench/bench_models.py --metrics bench/results_models/metrics.json \
       --out bench/results_models/bench.json
 

@@ -7,7 +7,7 @@ gains by going back to a coalition it left (max gain), then runs the final pass.
 Part 2 (--n/--k): the same at scale, timed (wall and CPU).
 
     .venv/bin/python bench/bench_stability.py --instances 60
-    flock /tmp/pocnet-heavy.lock .venv/bin/python bench/bench_stability.py --instances 0 --n 10000 --k 100 --seeds 1,2,3
+    .venv/bin/python bench/bench_stability.py --instances 0 --n 10000 --k 100 --seeds 1,2,3
 """
 from __future__ import annotations
 

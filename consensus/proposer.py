@@ -47,7 +47,7 @@ def proposer_for(ranking: Sequence[str], round: int) -> str:
 
 
 def hash_order_key(prev_hash: str, validator_id: str) -> str:
-    """SHA-256(prev_hash ‖ validator_id) as hex; also the PoC tie-breaker (DESIGN.md)."""
+    """SHA-256(prev_hash ‖ validator_id) as hex; also the PoC tie-breaker (docs/architecture.md)."""
     return hashlib.sha256(prev_hash.encode("utf-8") + validator_id.encode("utf-8")).hexdigest()
 
 

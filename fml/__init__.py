@@ -1,3 +1,3 @@
 """The FML workload: Per-FedAvg training of simulated meta-learners, the
 round driver (offline today, on-chain later) and the baseline schemes of
-seed 000 § VI. See docs/fml.md."""
+[GFML] § VI. See docs/fml.md."""

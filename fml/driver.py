@@ -19,7 +19,7 @@ the coalition's median honest update; ``free-rider`` trains nothing and
 returns the model it received, at its committed time. Against the disguised
 kinds only the head's measurements of the update itself (leave-one-out loss,
 length along the others' mean update) are evidence. With ``blockchain=False``
-(seed 000's "without blockchain" reputation store) learners self-report
+([GFML]'s "without blockchain" reputation store) learners self-report
 their contribution and misbehavers claim the best loss reduction and the
 best time of their coalition.
 """

@@ -1,6 +1,6 @@
 """Simulated meta-learners (MMLs): data shards and device profiles.
 
-Data split (seed 000 § VI, FedLab's "quantity-based label skew",
+Data split ([GFML] § VI, FedLab's "quantity-based label skew",
 ``noniid-#label`` of NIID-Bench, Li et al. 2022), re-implemented:
 
 1. learner i holds ``classes_per_learner`` (2) distinct classes: class
@@ -13,7 +13,7 @@ Data split (seed 000 § VI, FedLab's "quantity-based label skew",
 
 90 % of the learners (rounded) are active, the rest passive; a chosen
 fraction of the *active* learners misbehave (train fewer local iterations than
-committed). Device draws (ours, FORMULAS.md): f_min ~ U[0.1, 0.5] GHz,
+committed). Device draws (ours, docs/model.md): f_min ~ U[0.1, 0.5] GHz,
 f_max ~ U[1.0, 2.0] GHz, rate ~ U[2, 10] Mbit/s, tolerated time ~ U[5, 15] s,
 kappa = 1e-26.
 """

@@ -45,7 +45,7 @@ def forward(params: Params, x: torch.Tensor, hidden: bool = False) -> torch.Tens
     """Logits ``[n, b, 10]`` for inputs ``[n, b, 784]`` (one batch per model).
 
     With ``hidden=True`` return the last hidden layer ``[n, b, 60]`` (the
-    embedding space of FORMULAS eq. 13).
+    embedding space of docs/model.md eq. 13).
     """
     w1, b1, w2, b2, w3, b3 = params
     h = F.elu(torch.baddbmm(b1.unsqueeze(1), x, w1))

@@ -1,4 +1,4 @@
-"""Per-FedAvg, Hessian-free variant (Fallah, Mokhtari, Ozdaglar 2020; FORMULAS.md).
+"""Per-FedAvg, Hessian-free variant (Fallah, Mokhtari, Ozdaglar 2020; docs/model.md).
 
 Local step on learner i with three independent batches D, D', D'':
 

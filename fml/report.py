@@ -1,4 +1,4 @@
-"""Aggregate simulation runs into seed 000's Table VI and the figures.
+"""Aggregate simulation runs into [GFML]'s Table VI and the figures.
 
 Pure functions of the run dicts (``RunResult.to_dict()``), so a report can be
 rebuilt from report.json alone.

@@ -1,11 +1,11 @@
-"""Seed 000's baselines (§ VI) as compositions of ``games`` functions, and the
+"""[GFML]'s baselines (§ VI) as compositions of ``games`` functions, and the
 offline coordinator that plans and settles rounds with them.
 
 A scheme is four choices:
 
 | axis        | values |
 |-------------|--------|
-| coalitions  | ``game`` (switch rule from last round's partition), ``random`` (re-dealt every round), ``fixed`` (formed once by embedding similarity), ``single`` (best effort: everyone in one coalition), ``oracle`` (diagnostic, not in seed 000: formed once from the learners' true classes) |
+| coalitions  | ``game`` (switch rule from last round's partition), ``random`` (re-dealt every round), ``fixed`` (formed once by embedding similarity), ``single`` (best effort: everyone in one coalition), ``oracle`` (diagnostic, not in [GFML]: formed once from the learners' true classes) |
 | heads       | ``reputation`` (highest R^g/T, games.coalition.select_heads), ``lowest_T`` (strictest deadline), ``random`` |
 | incentives  | ``stackelberg`` (leader C_k*, games.stackelberg.solve_coalition) or ``fixed`` (C_k = C_max = 15) |
 | frequencies | ``optimised`` (follower best response) or ``random`` (uniform in [f_min, f_max]; members missing the deadline are dropped) |
@@ -47,7 +47,7 @@ from pocnet.games.stackelberg import Follower, coalition_weights, follower_best_
 @dataclass(frozen=True)
 class Scheme:
     key: str
-    label: str  # as in seed 000's Table VI
+    label: str  # as in [GFML]'s Table VI
     coalitions: str
     heads: str
     incentives: str
@@ -67,7 +67,7 @@ SCHEMES: dict[str, Scheme] = {
         Scheme("best-effort-random-head", "Best effort + random head", "single", "random", "fixed", "random"),
         Scheme("fixed-stackelberg", "Fixed coalition formation + Stackelberg game", "fixed", "lowest_T", "stackelberg", "optimised"),
         Scheme("fixed-opt-freq", "Fixed coalition formation + optimized frequencies", "fixed", "lowest_T", "fixed", "optimised"),
-        # Diagnostic, not a seed 000 baseline: the best clustering any formation rule could
+        # Diagnostic, not a [GFML] baseline: the best clustering any formation rule could
         # find (by the learners' true classes), to measure how much clustering can matter.
         Scheme("oracle-stackelberg", "Oracle coalitions (true classes) + Stackelberg game", "oracle", "lowest_T",
                "stackelberg", "optimised"),

@@ -1,6 +1,6 @@
 """pocnet's FML games: reputation, coalition formation, Stackelberg incentives.
 
-Pure, typed functions with no I/O (FORMULAS.md is the model); the node's state
+Pure, typed functions with no I/O (docs/model.md is the model); the node's state
 machine calls ``plan_round`` / ``settle_round`` and stores quantised results.
 """
 from pocnet.games.params import DEFAULT_PARAMS, GameParams

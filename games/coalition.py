@@ -1,4 +1,4 @@
-"""Head selection and coalition formation by the switch rule (FORMULAS.md Algorithm 1).
+"""Head selection and coalition formation by the switch rule (docs/model.md Algorithm 1).
 
 The switch rule is sequential: learners are visited in address order and a
 move changes the size, reputation sum and weight sum of two coalitions, which

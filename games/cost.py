@@ -1,4 +1,4 @@
-"""Cost and time model of one learner (FORMULAS.md § Cost and time, eqs. 6-9, 21).
+"""Cost and time model of one learner (docs/model.md § Cost and time, eqs. 6-9, 21).
 
 Units: cycles, Hz, bits, bit/s, seconds. Communication energy is neglected as
 in the paper, so the only cost is computation energy.

@@ -1,4 +1,4 @@
-"""MALPPO (seed 003, Sec. V): decentralised multi-agent PPO that learns the market without private types.
+"""MALPPO ([VTM], Sec. V): decentralised multi-agent PPO that learns the market without private types.
 
 One agent per MRP (price in [c_j, p_max]) and per MSP (demand vector in [0, b_max]^M),
 each with its own actor and critic: MLP -> LSTM (2 x 64) -> MLP (128, 128). An

@@ -1,4 +1,4 @@
-"""Seed 003's bandwidth market: a multi-leader multi-follower Stackelberg game.
+"""[VTM]'s bandwidth market: a multi-leader multi-follower Stackelberg game.
 
 Leaders (MRPs, j = 1..M) post bandwidth prices p_j in [c_j, p_max]; followers
 (MSPs, i = 1..N) buy b_ij >= 0 from every MRP. The model (docs/market.md):
@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-GRID_POINTS = 301          # the equilibrium check's price grid per leader (MARKET.md)
+GRID_POINTS = 301          # the equilibrium check's price grid per leader (docs/market.md)
 CHECK_REL_TOL = 1e-6       # an equilibrium passes when no unilateral deviation gains more (relative)
 REL_FLOOR = 1e-6           # denominator floor of a relative gain (utility units)
 BITS_PER_MB = 8_000_000    # D_i is in MB = 10^6 bytes (ours)
@@ -543,7 +543,7 @@ def _independent_follower_best(inst: MarketInstance, prices: np.ndarray, b: np.n
 
 def check_equilibrium(inst: MarketInstance, prices: Sequence[float], demands: np.ndarray,
                       points: int = GRID_POINTS) -> Check:
-    """MARKET.md's check of a posted point (prices, demands); verifies, never re-solves the game.
+    """docs/market.md's check of a posted point (prices, demands); verifies, never re-solves the game.
 
     Leaders: every price on a ``points`` grid of [c_j, p_max] with the followers
     re-solving their equilibrium; followers: the best feasible deviation of each
@@ -656,7 +656,7 @@ def random_instance(rng: np.random.Generator, n: int, m: int, *, kappa: float = 
 
 
 def fig3_instance(kappa: float = 15.5) -> MarketInstance:
-    """Seed 003's Fig. 3 (N = 3, M = 2; alpha 30/25/35, c 0.3/0.1); unreported draws at their means (ours)."""
+    """[VTM]'s Fig. 3 (N = 3, M = 2; alpha 30/25/35, c 0.3/0.1); unreported draws at their means (ours)."""
     return make_instance(alpha=[30, 25, 35], beta=[30, 30, 30], w=[[0, 5, 5], [5, 0, 5], [5, 5, 0]], c=[0.3, 0.1],
                          p_max=1.5, kappa=kappa, D_mb=[30, 30, 30], L_mcycles=[5000, 5000, 5000], K_s=[3, 3, 3],
                          f_ghz=[15, 15], lam=[450, 450], mu=[500, 500])

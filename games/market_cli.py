@@ -1,4 +1,4 @@
-"""``pocnet market ...``: seed 003's bandwidth market off chain (solve; learn with MALPPO).
+"""``pocnet market ...``: [VTM]'s bandwidth market off chain (solve; learn with MALPPO).
 
 Bad input exits with code 2 and one line on stderr naming the field (no traceback).
 Formats: docs/market.md; example: games/examples/market_fig3.json.
@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-app = typer.Typer(help="Seed 003 bandwidth market: Stackelberg equilibrium, MALPPO.", no_args_is_help=True)
+app = typer.Typer(help="Bandwidth market (Kang et al. 2023, docs/market.md): Stackelberg equilibrium, MALPPO.", no_args_is_help=True)
 
 
 def _fail(msg: str) -> None:
@@ -71,7 +71,7 @@ def solve(input: str = typer.Option(..., "--input", "-i", help="JSON market inst
 def trends(out: Path = typer.Option(Path("docs/market"), help="directory for market_trends.json and PNGs"),
            seeds: int = typer.Option(10, min=1, help="random instances per point"),
            kappa: float = typer.Option(15.5, help="payment scale")) -> None:
-    """Figs. 5-8 trends of seed 003 from the equilibrium solver (JSON + PNG plots)."""
+    """Figs. 5-8 trends of Kang et al. (2023) from the equilibrium solver (JSON + PNG plots)."""
     from pocnet.games.market_trends import main as run
     run(out, seeds, kappa)
     typer.echo(f"wrote {out}/market_trends.json and market_fig5..8.png")

@@ -1,4 +1,4 @@
-"""Seed 003's parameter studies (Figs. 5-8) recomputed with pocnet's equilibrium solver.
+"""[VTM]'s parameter studies (Figs. 5-8) recomputed with pocnet's equilibrium solver.
 
 Each point averages the Stackelberg equilibrium over ``seeds`` instances drawn as
 in Sec. VI-A (``market.random_instance``) with one parameter changed. The paper's

@@ -1,4 +1,4 @@
-"""Parameters of pocnet's FML game model (FORMULAS.md § Symbols and defaults).
+"""Parameters of pocnet's FML game model (docs/model.md § Symbols and defaults).
 
 All defaults live in one frozen object so they can be written into genesis
 and every peer plays exactly the same game. Units: seconds, Hz (CPU cycles
@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 @dataclass(frozen=True)
 class GameParams:
-    """Every constant of the dual game; defaults are FORMULAS.md's."""
+    """Every constant of the dual game; defaults are docs/model.md's."""
 
     # population (used by scenario generators and plan_round's K)
     n_learners: int = 40

@@ -1,4 +1,4 @@
-"""Individual rationality after the Stackelberg stage (FORMULAS: a learner never stays where its
+"""Individual rationality after the Stackelberg stage (docs/model.md: a learner never stays where its
 utility is negative).
 
 Coalition formation evaluates utilities at the incentives learners *assume*

@@ -1,4 +1,4 @@
-"""Similarity, contribution and reputation (FORMULAS.md eqs. 11-18).
+"""Similarity, contribution and reputation (docs/model.md eqs. 11-18).
 
 Scalar functions use ``math.fsum`` (exactly rounded sums) and the portable
 ``games.pmath`` (no libm ``exp``/``pow``) so every peer gets the same bits

@@ -1,6 +1,6 @@
 """Seeded synthetic learner populations for tests, benchmarks and examples.
 
-Draws follow FORMULAS.md's ranges (ours): f_min ~ U[0.1, 0.5] GHz and
+Draws follow docs/model.md's ranges (ours): f_min ~ U[0.1, 0.5] GHz and
 f_max ~ U[1, 2] GHz (inside params.freq_range_hz), rate ~ U(params.rate_range_bps),
 tolerated time ~ U(params.tolerated_time_range_s); data sizes and clustered
 embeddings are ours. Pure: a function of its arguments only.

@@ -13,7 +13,7 @@ orthogonal to it in expectation ("noisy"); a returned, untrained model has
 zero length ("free rider"). When a report carries no ``work`` the update's
 length (``grad_norm``) stands in for it.
 
-Rule (FORMULAS "Settlement and incentive compatibility", form ours):
+Rule (docs/model.md "Settlement and incentive compatibility", form ours):
 
 * reference ``ref_k`` = the upper quartile (nearest rank, the ceil(3n/4)-th
   smallest) of the coalition's *credible* work values, those at least a

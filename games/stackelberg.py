@@ -1,4 +1,4 @@
-"""Stackelberg incentive game inside one coalition (FORMULAS.md eqs. 20-25).
+"""Stackelberg incentive game inside one coalition (docs/model.md eqs. 20-25).
 
 Stage II (followers): each member picks its CPU frequency by the closed-form
 KKT best response. Stage I (leader, the MSP): picks the competition incentive

@@ -3,7 +3,7 @@
 Why compiled: the rule is sequential (each move changes two coalitions'
 aggregates, which every later learner sees), so after ~10^5 moves per
 formation numpy's per-call overhead dominated. This kernel visits learners
-one at a time in address order, exactly as FORMULAS.md Algorithm 1 states.
+one at a time in address order, exactly as docs/model.md Algorithm 1 states.
 
 Bit-for-bit rules (all peers must compute the same partition):
 * ``fastmath`` off, ``parallel`` off, ``error_model="numpy"`` (IEEE division:

@@ -1,4 +1,4 @@
-"""Eq. 1 of seed 004 (total latency) and eqs. 2-3 (diversity score D).
+"""Eq. 1 of [PoC] (total latency) and eqs. 2-3 (diversity score D).
 
 Queue model (documented in docs/models.md): provider p is busy with its
 backlog until free_p = t0 + ceil(backlog_p / capacity_p); it serves the tasks

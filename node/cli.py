@@ -29,7 +29,7 @@ app.add_typer(query_app, name="query")
 for _name, _module, _help in (("models", "pocnet.models.cli", "Proof-of-contribution models: data, training, evaluation."),
                               ("games", "pocnet.games.cli", "FML incentive games on JSON input."),
                               ("fml", "pocnet.fml.cli", "Federated meta-learning experiments."),
-                              ("market", "pocnet.games.market_cli", "Seed 003 bandwidth market: equilibrium, MALPPO.")):
+                              ("market", "pocnet.games.market_cli", "Bandwidth market (Kang et al. 2023): equilibrium, MALPPO.")):
     try:
         app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)
     except ImportError as _exc:  # the package is optional at import time; say why it is missing

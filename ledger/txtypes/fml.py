@@ -1,4 +1,4 @@
-"""The FML round lifecycle as transactions (DESIGN § FML application, FORMULAS.md).
+"""The FML round lifecycle as transactions (DESIGN § FML application, docs/model.md).
 
 ``fml_register`` (a learner's capabilities) -> ``fml_open_round`` (an MSP escrows a
 budget and sets the round's parameters) -> ``fml_join`` (registered learners post

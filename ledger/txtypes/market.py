@@ -1,4 +1,4 @@
-"""Seed 003's bandwidth market on chain: rounds that clear and settle posted prices and demands.
+"""[VTM]'s bandwidth market on chain: rounds that clear and settle posted prices and demands.
 
 Lifecycle (docs/market.md § On chain):
 

@@ -1,6 +1,6 @@
 """Timing of one large FML round through apply_block (not a test; docs/fmlchain.md quotes it).
 
-Run: cd /work/main && PYTHONPATH=. .venv/bin/python tests/fmlchain/bench_fmlchain_big_round.py 1024
+Run: PYTHONPATH=. .venv/bin/python tests/fmlchain/bench_fmlchain_big_round.py 1024
 """
 import json
 import random

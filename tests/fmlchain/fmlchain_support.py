@@ -15,7 +15,7 @@ DIM = 6
 
 
 def profiles(n: int = 8, seed: int = 3, dim: int = DIM) -> list[LearnerProfile]:
-    """n learners with FORMULAS.md-range devices and two embedding clusters (so similarity matters)."""
+    """n learners with docs/model.md-range devices and two embedding clusters (so similarity matters)."""
     rng = random.Random(seed)
     out = []
     for i, k in enumerate(LEARNERS[:n]):

@@ -57,7 +57,7 @@ def _keys():
 
 
 def _profiles(learners) -> list:
-    """40 learners, FORMULAS.md ranges, four embedding clusters (so similarity and heads matter)."""
+    """40 learners, docs/model.md ranges, four embedding clusters (so similarity and heads matter)."""
     from pocnet.games.profile import LearnerProfile
     rng = random.Random(20261130)
     out = []

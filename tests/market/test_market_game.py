@@ -104,7 +104,7 @@ def test_fig3_solution_and_check():
     inst = mk.fig3_instance()
     eq = mk.solve(inst)
     assert eq.converged
-    # an independent solver (MARKET.md): prices 0.933 / 0.788, demands 0.67 / 0.51 / 0.82, U_F 3.4 / 2.0 / 5.1
+    # an independent solver (docs/market.md): prices 0.933 / 0.788, demands 0.67 / 0.51 / 0.82, U_F 3.4 / 2.0 / 5.1
     assert eq.prices == pytest.approx([0.933, 0.788], abs=1e-3)
     assert eq.demands.sum(axis=1) == pytest.approx([0.67, 0.51, 0.82], abs=6e-3)
     assert eq.U_F == pytest.approx([3.4, 2.0, 5.1], abs=0.03)
