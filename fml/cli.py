@@ -4,12 +4,17 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Optional
 
 import httpx
 import typer
+
+from pocnet.node.cli_errors import EXIT_INTERRUPTED, CliError, UsageFailure
 
 app = typer.Typer(help="Federated meta-learning experiments (Baccour et al. 2024, § VI; docs/model.md).", no_args_is_help=True)
 
@@ -60,20 +65,20 @@ def _is_on_chain(offline: bool, key: str, cfg) -> bool:
     return not offline and key == "gfml" and cfg.blockchain
 
 
-def _offline_run(data, tag: str, key: str, seed: int, cfg, on_round=None) -> dict:
+def _offline_run(data, tag: str, key: str, seed: int, cfg, on_round=None, stop=None) -> dict:
     from pocnet.fml.driver import run
     from pocnet.fml.schemes import OfflineCoordinator
     from pocnet.games.params import GameParams
 
     params = GameParams(n_learners=cfg.n_learners, n_coalitions=cfg.n_coalitions)
     coord = OfflineCoordinator(key, params, trust_reports=not cfg.blockchain)
-    d = run(coord, data, cfg, seed, params, scheme_name=key, on_round=on_round).to_dict()
+    d = run(coord, data, cfg, seed, params, scheme_name=key, on_round=on_round, stop=stop).to_dict()
     d["tag"] = tag
     d["on_chain"] = False
     return d
 
 
-def _on_chain_job(urls, msp, n_job: int, data, tag: str, key: str, seed: int, cfg, on_round) -> dict:
+def _on_chain_job(urls, msp, n_job: int, data, tag: str, key: str, seed: int, cfg, on_round, stop=None) -> dict:
     from pocnet.fml.driver import run
     from pocnet.fml.onchain import OnChainCoordinator
     from pocnet.games.params import GameParams
@@ -82,7 +87,7 @@ def _on_chain_job(urls, msp, n_job: int, data, tag: str, key: str, seed: int, cf
     coord = OnChainCoordinator(urls, msp, params, key_seed=n_job)
     t_job = time.time()
     try:
-        d = run(coord, data, cfg, seed, params, scheme_name=key, on_round=on_round).to_dict()
+        d = run(coord, data, cfg, seed, params, scheme_name=key, on_round=on_round, stop=stop).to_dict()
         reps = [{a: cl.reputation(k.address)["global_reputation"] for a, k in coord.keys.items()} for cl in coord.clients]
         d["chain"] = {"peers": len(urls), "rounds": dict(coord.round_ids), "txs_sent": coord.txs_sent,
                       "elapsed_s": round(time.time() - t_job, 1),
@@ -102,6 +107,7 @@ def _init_worker(data) -> None:
     import torch
 
     global _WORKER_DATA
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the main process
     torch.set_num_threads(1)
     _WORKER_DATA = data
 
@@ -146,6 +152,8 @@ def simulate(
     out: Path = typer.Option(Path("fml-report"), help="output folder"),
     workers: int = typer.Option(1, "--jobs", min=1, help="offline runs in parallel processes (one torch thread each); "
                                 "results are identical to --jobs 1"),
+    resume: bool = typer.Option(False, help="--on-chain: continue the chain a previous run left in OUT/chain"),
+    fresh: bool = typer.Option(False, help="--on-chain: delete the chain a previous run left in OUT/chain first"),
 ) -> None:
     """Run every (scheme, seed) and write report.json, report.md and PNG plots.
 
@@ -157,6 +165,10 @@ def simulate(
     """
     if cluster and msp_key is None and not offline:
         raise typer.BadParameter("--cluster needs --msp-key (a funded key)", param_hint="--msp-key")
+    if resume and fresh:
+        raise typer.BadParameter("give at most one of --resume and --fresh", param_hint="--resume/--fresh")
+    if not offline and not cluster:
+        _check_previous_chain(out / "chain", resume, fresh)
     import torch
     from tqdm import tqdm
 
@@ -229,7 +241,20 @@ def simulate(
     runs: list[dict] = []
     t0 = time.time()
     chain_info: dict = {}
+    stop_event = threading.Event()
+    interrupted = False
+
+    def _on_sigint(_signum, _frame) -> None:  # noqa: ANN001
+        if stop_event.is_set():
+            raise KeyboardInterrupt  # second Ctrl-C: stop now, keep what is complete
+        stop_event.set()
+        typer.echo("\ninterrupted: finishing the current round, then writing the partial report "
+                   "(Ctrl-C again to stop at once)", err=True)
+
+    results: dict[int, dict] = {}
     with contextlib.ExitStack() as stack:
+        if threading.current_thread() is threading.main_thread():
+            stack.callback(signal.signal, signal.SIGINT, signal.signal(signal.SIGINT, _on_sigint))
         urls, msp = [], None
         if not offline:
             from pocnet.ledger.keys import KeyPair
@@ -240,8 +265,8 @@ def simulate(
                 typer.echo(f"starting a local 4-peer cluster in {out / 'chain'} (ports {base_port}-{base_port + 3})", err=True)
                 lc = stack.enter_context(LocalCluster(out / "chain", 4, base_port, chain_id="fml-sim"))
                 urls, msp = lc.urls, lc.faucet
-        with tqdm(total=sum(j[3].rounds for j in jobs), desc="fml rounds", unit="round") as bar:
-            results: dict[int, dict] = {}
+        bar = stack.enter_context(tqdm(total=sum(j[3].rounds for j in jobs), desc="fml rounds", unit="round"))
+        try:
             pool_jobs = [n for n, (_, key, _, cfg) in enumerate(jobs) if not _is_on_chain(offline, key, cfg)] if workers > 1 else []
             with contextlib.ExitStack() as pool_stack:
                 pending = {}
@@ -256,20 +281,36 @@ def simulate(
                 for n_job, (tag, key, seed, cfg) in enumerate(jobs):
                     if n_job in pool_jobs:
                         continue
+                    if stop_event.is_set():
+                        break
                     bar.set_postfix_str(f"{tag}:{key} seed={seed}")
                     if _is_on_chain(offline, key, cfg):
-                        results[n_job] = _on_chain_job(urls, msp, n_job, data, tag, key, seed, cfg, lambda _r: bar.update(1))
+                        results[n_job] = _on_chain_job(urls, msp, n_job, data, tag, key, seed, cfg,
+                                                       lambda _r: bar.update(1), stop_event.is_set)
                     else:
-                        results[n_job] = _offline_run(data, tag, key, seed, cfg, lambda _r: bar.update(1))
+                        results[n_job] = _offline_run(data, tag, key, seed, cfg, lambda _r: bar.update(1),
+                                                      stop_event.is_set)
                 if pending:
-                    from concurrent.futures import as_completed
+                    from concurrent.futures import FIRST_COMPLETED, wait
 
-                    for fut in as_completed(pending):
-                        n_job = pending[fut]
-                        results[n_job] = fut.result()
-                        bar.update(jobs[n_job][3].rounds)
-                        bar.set_postfix_str(f"done {jobs[n_job][0]}:{jobs[n_job][1]} seed={jobs[n_job][2]}")
-            runs = [results[n] for n in range(len(jobs))]
+                    left = set(pending)
+                    while left and not stop_event.is_set():  # poll, so Ctrl-C is seen between completions
+                        done, left = wait(left, timeout=0.5, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            n_job = pending[fut]
+                            results[n_job] = fut.result()
+                            bar.update(jobs[n_job][3].rounds)
+                            bar.set_postfix_str(f"done {jobs[n_job][0]}:{jobs[n_job][1]} seed={jobs[n_job][2]}")
+                    if left:  # interrupted: runs still in workers are dropped
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        for proc in list(getattr(pool, "_processes", {}).values()):
+                            proc.terminate()
+        except KeyboardInterrupt:
+            stop_event.set()
+        interrupted = stop_event.is_set()
+        runs = [results[n] for n in sorted(results)]
+        if not runs:
+            raise CliError("interrupted before any round completed; nothing written", EXIT_INTERRUPTED)
         if not offline:
             statuses = [httpx.get(u + "/status", timeout=10).json() for u in urls]
             chain_info = {"peers": urls, "heights": [s["height"] for s in statuses]}
@@ -295,11 +336,36 @@ def simulate(
         "chain": chain_info,
         "elapsed_s": round(elapsed, 1),
     }
+    if interrupted:
+        meta["interrupted"] = {"runs_reported": len(runs), "runs_planned": len(jobs),
+                               "partial_runs": sum(r["config"].get("rounds_completed", 0) < r["config"]["rounds"]
+                                                   for r in runs)}
     (out / "report.json").write_text(json.dumps(_clean({"meta": meta, "table": rows, "runs": runs}), indent=1))
     (out / "report.md").write_text(report_markdown(runs, _clean(meta)))
     plots = write_plots(runs, out)
     typer.echo(markdown_table(rows))
     typer.echo(f"wrote {out / 'report.json'}, {out / 'report.md'} and {len(plots)} plot(s) in {elapsed:.0f} s")
+    if interrupted:
+        raise CliError(f"interrupted: partial report of {len(runs)} of {len(jobs)} run(s) "
+                       f"({sum(len(r['rounds']) for r in runs)} completed rounds) written to {out}", EXIT_INTERRUPTED)
+
+
+def _check_previous_chain(chain_home: Path, resume: bool, fresh: bool) -> None:
+    """An --on-chain run starts its own cluster in OUT/chain. A chain left there by an
+    earlier run carries that run's state (reputations, rounds), so the same seed would
+    give other numbers: reusing it must be asked for (--resume), or it is removed (--fresh)."""
+    from pocnet.node.cluster import running
+    from pocnet.node.config import GENESIS_FILE
+    if not (chain_home / GENESIS_FILE).exists():
+        return
+    busy = running(chain_home)
+    if busy:
+        raise CliError(f"{chain_home} is in use (" + ", ".join(f"{k} pid {v}" for k, v in busy.items()) + ")")
+    if fresh:
+        shutil.rmtree(chain_home)
+    elif not resume:
+        raise UsageFailure(f"{chain_home} holds the chain of a previous --on-chain run; rerun with --resume to "
+                           "continue it or --fresh to delete it (or choose another --out)")
 
 
 @app.command()

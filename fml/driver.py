@@ -187,8 +187,12 @@ def run(
     params: GameParams,
     scheme_name: str = "custom",
     on_round: Callable[[int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunResult:
-    """Simulate ``cfg.rounds`` rounds and collect per-round metrics."""
+    """Simulate ``cfg.rounds`` rounds and collect per-round metrics.
+
+    ``stop`` is asked before each round after the first; when it says so the run ends
+    early and its result holds the completed rounds (``config["rounds_completed"]``)."""
     kind = cfg.kind()
     torch.manual_seed(seed)
     pop = make_population(data, cfg.n_learners, seed=seed, misbehave_rate=cfg.misbehave_rate)
@@ -204,6 +208,8 @@ def run(
     paid = {a: 0.0 for a in pop.addresses}
     history: list[dict] = []
     for r in range(1, cfg.rounds + 1):
+        if history and stop is not None and stop():
+            break  # interrupted: report the rounds completed so far
         emb = trainer.embeddings()
         profiles = profiles_of(pop, emb)
         plan = coordinator.plan_round(profiles, r, round_seed(seed, r))
@@ -307,6 +313,7 @@ def run(
             "blockchain": cfg.blockchain,
             "disguise": cfg.disguise,
             "misbehaviour_kind": kind,
+            "rounds_completed": len(history),
             "alpha": cfg.learn.alpha,
             "beta": cfg.learn.beta,
             "delta": cfg.learn.delta,
