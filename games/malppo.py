@@ -156,6 +156,10 @@ class MarketEnv:
         w = self._window()
         return np.concatenate([w, np.repeat(self.qm.ravel()[None], len(w), 0)], axis=1)
 
+    def post_prices(self, prices: np.ndarray) -> np.ndarray:
+        """The prices followers see this slot (on chain: as posted, read back from state)."""
+        return prices
+
     def step(self, prices: np.ndarray, demands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         uL = mk.leader_utilities(self.inst, prices, demands)
         uF = mk.follower_utilities(self.inst, prices, demands)
@@ -164,14 +168,15 @@ class MarketEnv:
 
 
 def learn(inst: mk.MarketInstance, scheme: str = "malppo", cfg: LearnConfig | None = None,
-          echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+          echo: Callable[[str], None] | None = None, env: MarketEnv | None = None,
+          evaluate: bool = True) -> dict[str, Any]:
     """Train ``scheme`` on ``inst``; return the per-slot history and a final deterministic evaluation."""
     if scheme not in SCHEMES:
         raise ValueError(f"scheme: one of {', '.join(SCHEMES)}")
     cfg = cfg or LearnConfig()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    env = MarketEnv(inst, cfg, rng)
+    env = env or MarketEnv(inst, cfg, rng)
     n, m = inst.n, inst.m
     win = n * m + m
     learn_L = scheme not in ("random-leaders", "random")
@@ -207,6 +212,7 @@ def learn(inst: mk.MarketInstance, scheme: str = "malppo", cfg: LearnConfig | No
                     prices[j], u, lp = env.random_prices()[j], np.zeros(1), 0.0
                 uLs.append(u)
                 lpL.append(lp)
+            prices = env.post_prices(prices)
             oF = [env.follower_obs(i, prices) for i in range(n)]
             demands, uFs, lpF = np.zeros((n, m)), [], []
             for i, a in enumerate(followers):
@@ -241,9 +247,9 @@ def learn(inst: mk.MarketInstance, scheme: str = "malppo", cfg: LearnConfig | No
     # final evaluation: deterministic policies (random agents stay random) for one episode
     env.reset()
     ev = History()
-    for _ in range(cfg.slots):
-        prices = np.array([leaders[j].act(env.leader_obs(j), True)[0][0] if learn_L else env.random_prices()[j]
-                           for j in range(m)])
+    for _ in range(cfg.slots if evaluate else 0):
+        prices = env.post_prices(np.array([leaders[j].act(env.leader_obs(j), True)[0][0] if learn_L
+                                           else env.random_prices()[j] for j in range(m)]))
         demands = np.array([followers[i].act(env.follower_obs(i, prices), True)[0] if learn_F
                             else env.random_demands()[i] for i in range(n)])
         rL, rF = env.step(prices, demands)

@@ -84,6 +84,7 @@ def learn(input: str = typer.Option("games/examples/market_fig3.json", "--input"
           episodes: int = typer.Option(20, min=1, help="episodes (paper: 20)"),
           slots: int = typer.Option(100, min=1, help="slots per episode (paper: 100)"),
           seed: int = typer.Option(0),
+          gamma: float = typer.Option(0.99, min=0.0, max=1.0, help="discount (MARKET.md: 0.99, ours)"),
           out: Path = typer.Option(Path("malppo-report"), help="directory for the report, runs and plots")) -> None:
     """Train MALPPO (and baselines) on an instance; compare with the solver's equilibrium."""
     from pocnet.games import market as mk
@@ -99,7 +100,7 @@ def learn(input: str = typer.Option("games/examples/market_fig3.json", "--input"
             _fail(f"--schemes: unknown scheme {s!r}; known: {', '.join(SCHEMES)}")
     if slots % 20:
         _fail("--slots: must be a multiple of 20 (one PPO update per 20 slots)")
-    report = run_experiment(inst, names, LearnConfig(episodes=episodes, slots=slots, seed=seed), out,
+    report = run_experiment(inst, names, LearnConfig(episodes=episodes, slots=slots, seed=seed, gamma=gamma), out,
                             echo=lambda m: typer.echo(m, err=True))
     typer.echo(json.dumps(report["schemes"], indent=1))
 
