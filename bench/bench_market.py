@@ -1,4 +1,4 @@
-"""Solve + check random seed-003 instances (Sec. VI-A draws) and report convergence, check gains and time.
+"""Solve + check random bandwidth-market instances (Sec. VI-A draws) and report convergence, check gains and time.
 
     nice -n 19 .venv/bin/python bench/bench_market.py --n 6 --m 4 --seeds 20 --d-scale 1,2 --json out.json
 """

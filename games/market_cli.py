@@ -84,7 +84,7 @@ def learn(input: str = typer.Option("games/examples/market_fig3.json", "--input"
           episodes: int = typer.Option(20, min=1, help="episodes (paper: 20)"),
           slots: int = typer.Option(100, min=1, help="slots per episode (paper: 100)"),
           seed: int = typer.Option(0),
-          gamma: float = typer.Option(0.99, min=0.0, max=1.0, help="discount (MARKET.md: 0.99, ours)"),
+          gamma: float = typer.Option(0.99, min=0.0, max=1.0, help="discount (0.99, ours: the paper gives none)"),
           out: Path = typer.Option(Path("malppo-report"), help="directory for the report, runs and plots")) -> None:
     """Train MALPPO (and baselines) on an instance; compare with the solver's equilibrium."""
     from pocnet.games import market as mk
