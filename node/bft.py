@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -33,6 +34,7 @@ from pocnet.ledger.app import ExecResult
 from pocnet.ledger.state_machine import BlockInvalid
 from pocnet.ledger.tx import Tx
 from pocnet.node.chain import ChainError
+from pocnet.node.future_pool import FuturePool
 from pocnet.node.privval import PrivValState
 from pocnet.p2p.blocks import parse_block
 from pocnet.p2p.gossip import FaultFilter, Gossip
@@ -95,7 +97,7 @@ class BftDriver:
         self._tasks: list[asyncio.Task] = []
         self._last_progress = (self.engine.height, self.engine.round, self.engine.step)
         self._new_txs: list[dict[str, Any]] = []
-        self.future_txs: dict[tuple[str, int], Tx] = {}
+        self.future_txs = FuturePool()
         self._http: httpx.AsyncClient | None = None
         self.last_commit_ms = 0
 
@@ -159,40 +161,44 @@ class BftDriver:
                 self.gossip.broadcast_txs(batch)
 
     def accept_peer_tx(self, obj: Any) -> None:
-        """Tx gossiped by a peer: verify once, admit; park nonce gaps until they fill."""
+        """Tx gossiped by a peer: verify once, admit; park nonce gaps (bounded, node/future_pool.py)."""
         try:
             self.node.submit_tx_obj(obj, from_peer=True)
         except TxRejected as exc:
-            if exc.code is Code.NONCE_GAP and len(self.future_txs) < 50_000:
+            if exc.code is Code.NONCE_GAP:
                 from pocnet.ledger.tx import parse_tx
-                tx = parse_tx(obj, chain_id=self.chain_id, check_signature=False)
-                self.future_txs[(tx.sender, tx.nonce)] = tx
-                self.stats["tx_parked_nonce_gap"] += 1
+                tx = parse_tx(obj, chain_id=self.chain_id, check_signature=False)  # verified above
+                why = self.future_txs.add(tx, self._expected_nonce(tx.sender),
+                                          funded=queries.account(self.chain.state, tx.sender).balance > 0)
+                self.stats["tx_parked_nonce_gap" if why is None else "tx_park_refused"] += 1
             else:
                 self.stats["tx_from_peer_rejected"] += 1
             return
-        if self.future_txs:
-            self._promote_future()
+        if len(self.future_txs):
+            self._promote_future([obj["sender"]])
         if self.waiting_advance:
             self._advance_wake.set()
 
-    def _promote_future(self) -> None:
-        progressed = True
-        while progressed and self.future_txs:
-            progressed = False
-            for (sender, nonce), tx in sorted(self.future_txs.items()):
-                expected = self.node.mempool.pending_nonce(sender)
-                if expected is None:
-                    expected = queries.account(self.chain.state, sender).nonce
-                if nonce < expected:
-                    self.future_txs.pop((sender, nonce), None)
-                elif nonce == expected:
-                    self.future_txs.pop((sender, nonce), None)
-                    try:
-                        self.node.mempool.add(tx)
-                        progressed = True
-                    except TxRejected:
-                        pass
+    def _expected_nonce(self, sender: str) -> int:
+        pending = self.node.mempool.pending_nonce(sender)
+        if pending is not None:
+            return pending
+        return queries.account(self.chain.state, sender).nonce
+
+    def _promote_future(self, senders: Iterable[str]) -> None:
+        """Move parked txs whose gap has filled into the mempool: only for ``senders`` (those
+        whose nonce just moved), O(promoted) each — never a walk over the whole pool."""
+        for sender in dict.fromkeys(senders):
+            if not self.future_txs.parked(sender):
+                continue
+            while True:
+                tx = self.future_txs.take_ready(sender, self._expected_nonce(sender))
+                if tx is None:
+                    break
+                try:
+                    self.node.mempool.add(tx)
+                except TxRejected:
+                    break
 
     # ------------------------------------------------------------ action execution
     def _exec(self, actions: list) -> None:  # noqa: ANN001
@@ -303,7 +309,7 @@ class BftDriver:
         self.stats["txs_committed"] += len(block.txs)
         log.info("committed height %d round %d: %d txs, hash %s", d.height, d.round, len(block.txs),
                  d.block_hash[:16])
-        self._promote_future()
+        self._promote_future(t.sender for t in block.txs)
         self._after_commit()
 
     def _forget_committed_height(self) -> None:
@@ -478,6 +484,7 @@ class BftDriver:
                 if not blocks:
                     break
                 applied = 0
+                senders: list[str] = []
                 for block in blocks:
                     if block.height != self.chain.height + 1:
                         continue  # consensus committed it meanwhile
@@ -492,18 +499,19 @@ class BftDriver:
                         break
                     self.node.on_block_committed([t.hash for t in block.txs])
                     self.stats["blocks_synced"] += 1
+                    senders.extend(t.sender for t in block.txs)
                     applied += 1
                 if applied:
                     log.info("synced to height %d from %s", self.chain.height, url)
-                    self._after_sync()
+                    self._after_sync(senders)
                 else:
                     break
             if self.chain.height >= max(heights.values()):
                 return
 
-    def _after_sync(self) -> None:
+    def _after_sync(self, senders: Iterable[str] = ()) -> None:
         self._forget_committed_height()
-        self._promote_future()
+        self._promote_future(senders)
         if not self.waiting_advance:
             self._advance_engine()
 

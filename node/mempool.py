@@ -30,12 +30,21 @@ class MempoolFull(TxRejected):
         super().__init__("$", f"mempool is full ({size} txs); retry later", Code.BUSY)
 
 
+class SenderFull(TxRejected):
+    def __init__(self, limit: int) -> None:
+        super().__init__("sender", f"sender already has {limit} pending txs; wait for some to commit", Code.BUSY)
+
+
 class Mempool:
-    def __init__(self, app: Application, next_context: Callable[[], BlockContext], max_txs: int = 20_000) -> None:
+    def __init__(self, app: Application, next_context: Callable[[], BlockContext], max_txs: int = 20_000,
+                 max_per_sender: int = 512) -> None:
         """``next_context()`` describes the next block for admission (``Chain.next_context``)."""
         self.app = app
         self.max_txs = max_txs
         self._next_context = next_context
+        # One sender cannot take more than this share of the pool (issue 17: bounded per sender).
+        self.max_per_sender = max_per_sender
+        self._per_sender: dict[str, int] = {}
         self._txs: OrderedDict[str, Tx] = OrderedDict()  # arrival order
         self._pending = app.pending_view()
         self._ctx = next_context()
@@ -58,12 +67,16 @@ class Mempool:
         if len(self._txs) >= self.max_txs:
             self.stats["rejected"] += 1
             raise MempoolFull(self.max_txs)
+        if self._per_sender.get(tx.sender, 0) >= self.max_per_sender:
+            self.stats["rejected"] += 1
+            raise SenderFull(self.max_per_sender)
         try:
             self.app.check_tx(self._pending, tx, self._ctx)
         except TxRejected:
             self.stats["rejected"] += 1
             raise
         self._txs[tx.hash] = tx
+        self._per_sender[tx.sender] = self._per_sender.get(tx.sender, 0) + 1
         self.stats["accepted"] += 1
         return True
 
@@ -98,6 +111,10 @@ class Mempool:
             self._txs.pop(h, None)
             log.debug("dropped %s after commit: %s", h[:12], why)
         self.stats["dropped_after_commit"] += len(dropped)
+        counts: dict[str, int] = {}
+        for tx in self._txs.values():
+            counts[tx.sender] = counts.get(tx.sender, 0) + 1
+        self._per_sender = counts
 
     @property
     def pending_view(self) -> StateView:
