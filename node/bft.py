@@ -39,14 +39,22 @@ from pocnet.node.privval import PrivValState
 from pocnet.p2p.blocks import parse_block
 from pocnet.p2p.gossip import FaultFilter, Gossip
 from pocnet.p2p.sync import check_certificate, fetch_blocks, peer_heights
-from pocnet.p2p.wire import BadMessage, parse_proposal, parse_vote, sign_proposal, sign_vote
+from pocnet.p2p.wire import (BadMessage, parse_proposal, parse_vote_fields, sign_proposal, sign_vote,
+                             verify_vote)
 
 if TYPE_CHECKING:
     from pocnet.node.node import Node
 
 log = logging.getLogger("pocnet.bft")
 
-MAX_VOTE_SIGS = 200_000
+# Per-validator vote state is bounded by construction, not by a shared cache that a flood
+# could fill (issue 17 #2): per (kind, height, round, validator) at most VOTES_PER_SLOT
+# signatures are kept (the first, plus one conflicting one = equivocation evidence); only
+# heights chain+1 and chain+2; rounds up to ROUND_AHEAD past the engine's round. A vote from
+# further ahead only tells the engine that validator's round (for round skipping): one per
+# validator and height, and only if higher than the last one.
+VOTES_PER_SLOT = 2
+ROUND_AHEAD = 64
 # What one POST /p2p/msgs may carry; our own sender (p2p/gossip.py) batches at most
 # 512 msgs and 2000 txs.
 MAX_BATCH_MSGS = 1024
@@ -88,7 +96,8 @@ class BftDriver:
         self._ranking_cache: dict[tuple[int, str], tuple[str, ...]] = {}
         self.candidates: dict[str, tuple[Block, ExecResult | None]] = {}
         self.signed: dict[tuple, dict[str, Any]] = {}
-        self.vote_sigs: dict[tuple, str] = {}
+        self.vote_sigs: dict[tuple, dict[str | None, str]] = {}  # (kind, h, r, validator) -> {hash: sig}
+        self.far_rounds: dict[tuple[int, str], int] = {}  # (height, validator) -> highest far round seen
         self.next_proposals: list[dict[str, Any]] = []
         self.waiting_advance = False
         self._advance_wake = asyncio.Event()
@@ -253,7 +262,7 @@ class BftDriver:
             return
         wire = sign_vote(self.node.key, self.chain_id, v)
         self.privval.record(v.height, v.round, v.kind, wire, self.engine.locked_value, self.engine.locked_round)
-        self.vote_sigs[(v.kind, v.height, v.round, v.block_hash, v.validator)] = wire["signature"]
+        self.vote_sigs.setdefault((v.kind, v.height, v.round, v.validator), {})[v.block_hash] = wire["signature"]
         self.signed[("vote", v.kind, v.round, v.validator)] = wire
         self.gossip.broadcast(wire)
 
@@ -298,7 +307,7 @@ class BftDriver:
             view = self.chain.verify_block(block)
         sigs = []
         for v in d.precommits:
-            sig = self.vote_sigs.get(("precommit", v.height, v.round, v.block_hash, v.validator))
+            sig = self.vote_sigs.get(("precommit", v.height, v.round, v.validator), {}).get(v.block_hash)
             if sig is not None:
                 sigs.append(CommitSig(v.validator, sig))
         commit = Commit(d.height, d.round, d.block_hash, tuple(sorted(sigs, key=lambda s: s.validator)))
@@ -318,6 +327,7 @@ class BftDriver:
         self.candidates.clear()
         self.signed.clear()
         self.vote_sigs = {k: s for k, s in self.vote_sigs.items() if k[1] > h}
+        self.far_rounds = {k: r for k, r in self.far_rounds.items() if k[0] > h}
         self.next_proposals = [w for w in self.next_proposals if w.get("height", 0) > h]
 
     def _after_commit(self) -> None:
@@ -379,7 +389,7 @@ class BftDriver:
             log.debug("dropped message: %s", exc.reason)
 
     def _on_vote_msg(self, m: dict[str, Any]) -> None:
-        v, sig = parse_vote(m, self.chain_id, self.validator_set)
+        v = parse_vote_fields(m, self.validator_set)
         if v.height <= self.chain.height:
             self.stats["stale_votes"] += 1
             return
@@ -387,10 +397,27 @@ class BftDriver:
             self._sync_wake.set()
             self.stats["future_votes"] += 1
             return
-        if len(self.vote_sigs) >= MAX_VOTE_SIGS:  # bounded: a flood of valid-looking votes cannot grow memory
-            self.stats["dropped_vote_cache_full"] += 1
+        base = self.engine.round if v.height == self.engine.height else 0
+        if v.round > base + ROUND_AHEAD:
+            far = (v.height, v.validator)
+            if v.round <= self.far_rounds.get(far, -1):
+                self.stats["dropped_vote_far_round"] += 1
+                return
+            verify_vote(m, v, self.chain_id)
+            self.far_rounds[far] = v.round
+            self._exec(self.engine.on_vote(v))  # the engine only notes the round
             return
-        self.vote_sigs[(v.kind, v.height, v.round, v.block_hash, v.validator)] = sig
+        slot = self.vote_sigs.get((v.kind, v.height, v.round, v.validator))
+        if slot is not None and (v.block_hash in slot or len(slot) >= VOTES_PER_SLOT):
+            # a repeat, or a third+ different vote in one slot: the evidence is already kept
+            self.stats["dropped_vote_slot_full" if v.block_hash not in slot else "duplicate_votes"] += 1
+            return
+        sig = verify_vote(m, v, self.chain_id)
+        if slot is None:
+            slot = self.vote_sigs[(v.kind, v.height, v.round, v.validator)] = {}
+        elif slot:
+            self.stats["equivocating_votes"] += 1  # the engine records it as evidence
+        slot[v.block_hash] = sig
         if v.height == self.engine.height:
             self.signed.setdefault(("vote", v.kind, v.round, v.validator), m)
         self._exec(self.engine.on_vote(v))

@@ -60,20 +60,31 @@ def _hash_or_none(v: Any, allow_none: bool) -> str | None:
     return v
 
 
-def parse_vote(d: dict[str, Any], chain_id: str, validators: frozenset[str]) -> tuple[Vote, str]:
-    """Authenticate a wire vote; return (vote, signature) or raise BadMessage."""
+def parse_vote_fields(d: dict[str, Any], validators: frozenset[str]) -> Vote:
+    """The vote a wire message claims to be, *without* checking its signature (cheap: lets a
+    receiver drop what it would not keep before paying for verification)."""
     kind = d.get("kind")
     if kind not in ("prevote", "precommit"):
         raise BadMessage("malformed:kind")
     validator = d.get("validator")
     if not isinstance(validator, str) or validator not in validators:
         raise BadMessage("unknown_signer")
-    v = Vote(kind, _int(d, "height", 1), _int(d, "round"), _hash_or_none(d.get("block_hash"), True), validator)
+    return Vote(kind, _int(d, "height", 1), _int(d, "round"), _hash_or_none(d.get("block_hash"), True), validator)
+
+
+def verify_vote(d: dict[str, Any], v: Vote, chain_id: str) -> str:
+    """Return the signature of wire vote ``d`` (parsed as ``v``) or raise BadMessage."""
     sig = d.get("signature")
     if not isinstance(sig, str) or not verify(v.validator, vote_signing_bytes(
             chain_id, v.kind, v.height, v.round, v.block_hash, v.validator), sig):
         raise BadMessage("bad_signature")
-    return v, sig
+    return sig
+
+
+def parse_vote(d: dict[str, Any], chain_id: str, validators: frozenset[str]) -> tuple[Vote, str]:
+    """Authenticate a wire vote; return (vote, signature) or raise BadMessage."""
+    v = parse_vote_fields(d, validators)
+    return v, verify_vote(d, v, chain_id)
 
 
 def parse_proposal(d: dict[str, Any], chain_id: str, validators: frozenset[str]) -> Proposal:
