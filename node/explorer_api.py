@@ -120,6 +120,8 @@ def validators_summary(node: "Node", last: int) -> dict[str, Any]:
             key = t.status if t.status in ("allocated", "done", "expired") else "other"
             s[key] += 1
             s["work_allocated"] += t.work
+    weights = state.get("poc", "weights") or {}  # contribution recorded by the last block (ledger/txtypes/providers.py)
+    contribution = weights.get("contribution", {})
     out = []
     for v in node.genesis.validators:
         p_rec = queries.provider(state, v.address)
@@ -131,13 +133,15 @@ def validators_summary(node: "Node", last: int) -> dict[str, Any]:
             "proposed": proposed.get(v.address, 0),
             "proposer_share": (proposed.get(v.address, 0) / window) if window else 0.0,
             "provider": prov,
+            # PoC weight of the next ranking (None before the first recorded allocation)
+            "poc_contribution": contribution.get(v.address),
             # the contribution PoC uses when no task is queued: recent delivered work × reputation
             "recent_contribution": (recent * rep // 1_000_000) if rep is not None else 0,
             "tasks": tasks.get(v.address, {"allocated": 0, "done": 0, "expired": 0, "other": 0,
                                            "work_allocated": 0}),
         })
-    return {"head": head, "window": {"from": start if window else None, "to": head, "blocks": window},
-            "validators": out}
+    return {"head": head, "poc_weights_height": weights.get("height"),
+            "window": {"from": start if window else None, "to": head, "blocks": window}, "validators": out}
 
 
 class NetProbe:

@@ -2,6 +2,7 @@
 
 * ``/static/...``: packaged assets (node/static: vendored Swagger UI and uPlot, the explorer);
 * ``/docs``: Swagger UI from those assets, so it renders without internet (no CDN);
+* ``/explorer``: the chain explorer (a static page over the REST API and ``/events``);
 * ``/metrics``, ``/events``, ``GET /txs`` search, ``/validators``, ``/net_info``, ``/genesis``.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from pocnet.node.events import events_router
@@ -43,4 +44,12 @@ def install_web(node: "Node", app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return docs_html(app.title)
+
+    @app.get("/explorer", include_in_schema=False)
+    async def explorer() -> FileResponse:
+        return FileResponse(STATIC_DIR / "explorer" / "index.html", media_type="text/html")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/explorer")
 

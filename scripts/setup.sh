@@ -42,17 +42,20 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ] || [ ! -x .venv/bin/pocnet ]; th
 fi
 
 # Debian packages: dataset-fashion-mnist (offline Fashion-MNIST IDX files for the FML
-# experiments) and postgresql (a server for the --db-url test). Installed with apt-get only
+# experiments), postgresql (a server for the --db-url test) and chromium + chromium-driver
+# (the headless browser test of /explorer and /docs). Installed with apt-get only
 # when running as root; otherwise, or without apt-get, we say what is missing and go on
-# (the tests that need them skip and say why).
+# (the tests that need them skip and say why; scripts/test.sh makes the browser test fail).
 APT_PKGS=""
 [ -d /usr/share/datasets/fashion-mnist ] || APT_PKGS="$APT_PKGS dataset-fashion-mnist"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || APT_PKGS="$APT_PKGS postgresql"
+[ -x /usr/bin/chromium ] || APT_PKGS="$APT_PKGS chromium"
+[ -x /usr/bin/chromedriver ] || APT_PKGS="$APT_PKGS chromium-driver"
 if [ -n "$APT_PKGS" ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "setup: no apt-get here; not installing Debian packages:$APT_PKGS (FML Fashion-MNIST runs and the PostgreSQL test will skip)" >&2
+    echo "setup: no apt-get here; not installing Debian packages:$APT_PKGS (FML Fashion-MNIST runs and the PostgreSQL test will skip; the browser test fails under scripts/test.sh)" >&2
   elif [ "$(id -u)" -ne 0 ]; then
-    echo "setup: not root, so not installing Debian packages:$APT_PKGS. To install them: sudo apt-get install$APT_PKGS (FML Fashion-MNIST runs and the PostgreSQL test skip until then)" >&2
+    echo "setup: not root, so not installing Debian packages:$APT_PKGS. To install them: sudo apt-get install$APT_PKGS (FML Fashion-MNIST runs and the PostgreSQL test skip until then; the browser test fails under scripts/test.sh)" >&2
   else
     echo "setup: installing Debian packages with apt-get:$APT_PKGS" >&2
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PKGS >/dev/null) \

@@ -233,17 +233,18 @@ def test_genesis_net_info_validators(peer):
     v = c.get("/validators", params={"last": 5}).json()
     assert v["window"]["blocks"] == min(5, v["head"])
     assert v["validators"][0]["proposed"] == v["window"]["blocks"]
+    assert set(v["validators"][0]) >= {"provider", "poc_contribution", "tasks", "proposer_share"}
     assert c.get("/validators", params={"last": 0}).status_code == 400
 
 
 def test_docs_and_explorer_are_served_offline(peer):
     _, c = peer
-    for path in ("/docs",):
+    for path in ("/docs", "/explorer"):
         r = c.get(path)
         assert r.status_code == 200
         # nothing loaded from another host: every src/href is a local path
         urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", r.text)
-        assert urls and all(u.startswith("/") or u.startswith("#") for u in urls), urls
+        assert urls and all(u.startswith(("/", "#", "data:")) for u in urls), urls
         assert "cdn" not in r.text.lower() and "https://" not in r.text and "http://" not in r.text
         for u in urls:
             if u.startswith("/static/"):
