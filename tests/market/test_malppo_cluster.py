@@ -7,6 +7,7 @@ pytest.importorskip("torch")
 from pocnet.games import malppo as ml  # noqa: E402
 from pocnet.games import market as mk  # noqa: E402
 from pocnet.games.malppo_chain import ChainMarketEnv  # noqa: E402
+from pocnet.games.market_chain import demand_quanta, posted_point  # noqa: E402
 from tests.cluster_helpers import Cluster  # noqa: E402
 from tests.market.market_chain_support import MRPS, MSPS  # noqa: E402
 
@@ -38,7 +39,10 @@ def test_agents_trade_through_four_peers(cluster):
     # what the agents learnt from is exactly what the chain settled
     p, b = np.array(run["train"]["prices"][-1]), np.array(run["train"]["demands"][-1])
     assert p.tolist() == [recs[0]["prices"][k.address] / 1e6 for k in MRPS[:2]]
-    assert b.tolist() == [[x / 1e6 for x in recs[0]["demands"][k.address]] for k in MSPS[:3]]
+    assert [demand_quanta(row, recs[0]["params"]) for row in b] == [recs[0]["demands"][k.address] for k in MSPS[:3]]
+    pp, bb = posted_point(recs[0])
+    assert run["train"]["U_F"][-1] == pytest.approx(mk.follower_utilities(inst, pp, bb).tolist())
+    assert run["train"]["U_L"][-1] == pytest.approx(mk.leader_utilities(inst, pp, bb).tolist())
     paid = sum(sum(cl_rec["paid"].values()) for cl_rec in (env.clients[0].round(r) for r in env.rounds))
     after = {k.address: peer.account(k.address)["balance"] for k in MRPS[:2] + MSPS[:3]}
     assert sum(after[k.address] - before[k.address] for k in MRPS[:2]) == paid > 0
