@@ -145,15 +145,20 @@ class Replay:
                                            "deadline_ms": 1_500 if (salt, j) == (1, 2) else 60_000}))
         return out
 
-    def fml_round(self, rid: int, profiles: list, overrides: dict, loss_offset: int = 0) -> None:
-        from pocnet.fml.chain_client import join_payload, open_round_payload, report_payloads, round_payload
-        from pocnet.games.round import MemberReport, RoundPlan
-        from pocnet.ledger.txtypes import fml_codec as fc
+    def fml_round_open(self, rid: int, profiles: list, overrides: dict) -> None:
+        """Open round ``rid``, everyone joins, registration closes (the chain plans the round)."""
+        from pocnet.fml.chain_client import join_payload, open_round_payload, round_payload
         self.block([self.tx(self.msp, "fml_open_round", open_round_payload(2_000.0, DIM, **overrides))]
                    + self.tasks(rid * 10))
         self.block([self.tx(k, "fml_join", join_payload(rid, p.embedding)) for k, p in zip(self.learners, profiles)]
                    + self.task_results())
         self.block([self.tx(self.msp, "fml_close_registration", round_payload(rid))] + self.task_results())
+
+    def report_txs(self, rid: int, loss_offset: int = 0) -> list:
+        """The heads' fml_report txs on the stored plan (one missing report in round 2, one misreport in 1)."""
+        from pocnet.fml.chain_client import report_payloads
+        from pocnet.games.round import MemberReport, RoundPlan
+        from pocnet.ledger.txtypes import fml_codec as fc
         plan = RoundPlan.from_dict(self.state.get(fc.NS_PLAN, fc.round_key(rid)))
         by_addr = {k.address: k for k in self.learners}
         txs = []
@@ -164,11 +169,17 @@ class Replay:
                 if (rid, hi, j) == (2, 0, 1):
                     continue  # one member is never reported on: flagged "missing"
                 t = plan.predicted_times[a] * (0.9 if (rid, hi, j) == (1, 1, 2) else 1.0 + 0.01 * (j % 5))
-                loss = 0.001 * ((7 * j + 3 * rid + hi) % 23) + (loss_offset * 1e-6 if j == 0 else 0.0)
+                # loss_offset moves members by different amounts, so normalised contributions (and Phi) move
+                loss = 0.001 * ((7 * j + 3 * rid + hi) % 23) + loss_offset * 1e-6 * (j % 3)
                 reports[a] = MemberReport(loss, 1.0 + j, t)
             for p in report_payloads(rid, reports):
                 txs.append(self.tx(by_addr[head], "fml_report", p))
-        self.block(txs + self.task_results())
+        return txs
+
+    def fml_round(self, rid: int, profiles: list, overrides: dict, loss_offset: int = 0) -> None:
+        from pocnet.fml.chain_client import round_payload
+        self.fml_round_open(rid, profiles, overrides)
+        self.block(self.report_txs(rid, loss_offset) + self.task_results())
         self.block([self.tx(self.msp, "fml_close_round", round_payload(rid))] + self.task_results())
 
     def run(self, sensitive_offset: int, stop_before_round3_reports: bool = False) -> None:
@@ -192,7 +203,7 @@ class Replay:
         self.fml_round(2, profiles, {"n_coalitions": 5, "R": 5.0})
         if stop_before_round3_reports:
             return
-        self.fml_round(3, profiles, {"n_coalitions": 4}, loss_offset=sensitive_offset)
+        self.fml_round(3, profiles, {"n_coalitions": 4}, loss_offset=sensitive_offset)  # R from genesis
         self.block(self.tasks(4) + self.task_results())
         self.block(self.task_results())
 
@@ -206,46 +217,36 @@ def replay(sensitive_offset: int) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------- sensitivity search (--write)
 def _round3_exp_arguments(offsets: range) -> dict[int, list[float]]:
-    """For each candidate loss offset: the arguments of every ``pmath.exp`` call settling round 3."""
+    """For each candidate loss offset: the arguments of every ``pmath.exp`` call while round 3 settles.
+
+    Runs the real pipeline: peer 0 builds (never commits) a block with round 3's reports and its
+    fml_close_round, so whatever the settlement rule is, the arguments are the chain's.
+    """
+    from pocnet.fml.chain_client import round_payload
     from pocnet.games import pmath
-    from pocnet.games.round import MemberReport, RoundPlan, settle_round
-    from pocnet.ledger.txtypes import fml_codec as fc
     with tempfile.TemporaryDirectory(prefix="pocnet-golden-") as home:
         r = Replay(Path(home))
         r.run(0, stop_before_round3_reports=True)
-        # round 3 up to its reports, as fml_round does
-        from pocnet.fml.chain_client import join_payload, open_round_payload, round_payload
-        profiles = _profiles(r.learners)
-        r.block([r.tx(r.msp, "fml_open_round", open_round_payload(2_000.0, DIM, n_coalitions=4))] + r.tasks(30))
-        r.block([r.tx(k, "fml_join", join_payload(3, p.embedding)) for k, p in zip(r.learners, profiles)]
-                + r.task_results())
-        r.block([r.tx(r.msp, "fml_close_registration", round_payload(3))] + r.task_results())
-        st = r.state
-        plan = RoundPlan.from_dict(st.get(fc.NS_PLAN, fc.round_key(3)))
-        view = st.view()
-        params = fc.round_params(fc.params_from_state(st.get(fc.NS, "params")), {"n_coalitions": 4})
-        members = sorted(a for m in plan.partition.values() for a in m)
-        histories = {a: fc.history_from_state(view.get(fc.NS_REP, a)) for a in members}
+        r.fml_round_open(3, _profiles(r.learners), {"n_coalitions": 4})
         out: dict[int, list[float]] = {}
         real_exp = pmath.exp
+        h = r.height + 1
         for off in offsets:
             args: list[float] = []
 
             def spy(x: float, _args: list[float] = args) -> float:
                 _args.append(x)
                 return real_exp(x)
-            reports = {}
-            for hi, head in enumerate(plan.heads):
-                for j, a in enumerate(plan.partition[head]):
-                    t = plan.predicted_times[a] * (1.0 + 0.01 * (j % 5))
-                    loss = 0.001 * ((7 * j + 9 + hi) % 23) + (off * 1e-6 if j == 0 else 0.0)
-                    # as the chain will see them: quantised loss, completion time in whole ms
-                    reports[a] = MemberReport(round(loss * 1e6) / 1e6, 1.0 + j, max(1, round(t * 1000)) / 1000)
+            saved = dict(r.nonces)
+            txs = r.report_txs(3, off) + [r.tx(r.msp, "fml_close_round", round_payload(3))]
+            r.nonces = saved
             pmath.exp = spy
             try:
-                settle_round(plan, reports, histories, st.get(fc.NS, "epoch", 0) + 1, params)
+                prop = r.peers[0].build_block(0, r.vals[0].address, GENESIS_MS + 1000 * h, txs)
             finally:
                 pmath.exp = real_exp
+            if prop[1]:
+                raise RuntimeError(f"sensitivity search: txs refused: {prop[1]}")
             out[off] = args
         return out
 
