@@ -54,7 +54,7 @@ class MemberReport:
     """What a head reports about one member at the end of the round."""
 
     loss_reduction: float  # leave-one-out validation-loss reduction (may be < 0; clipped)
-    grad_norm: float  # recorded, not used by q_i (docs/model.md' q uses loss and time only)
+    grad_norm: float  # recorded, not used by q_i (docs/model.md's q uses loss and time only)
     completion_time: float  # seconds
     # length of the member's update along the others' mean update (evidence of work,
     # games.settlement); None: not measured, the settlement falls back to grad_norm

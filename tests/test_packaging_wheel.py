@@ -1,6 +1,7 @@
 """`pip install .` installs one top-level package, `pocnet`, and one console script."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,8 +11,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_holds_only_pocnet_and_its_console_script(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
-                        "-q", "-w", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    build_dir_existed = (ROOT / "build").exists()
+    try:
+        r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+                            "-q", "-w", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    finally:
+        if not build_dir_existed:  # setuptools builds in ROOT/build; leave the checkout as it was
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
     assert r.returncode == 0, r.stderr
     (wheel,) = tmp_path.glob("pocnet-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
