@@ -18,9 +18,8 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 from fastapi import APIRouter, Request
 
 from pocnet.consensus.engine import Engine, quorum_size
@@ -37,8 +36,9 @@ from pocnet.node.chain import ChainError
 from pocnet.node.future_pool import FuturePool
 from pocnet.node.privval import PrivValState
 from pocnet.p2p.blocks import parse_block
-from pocnet.p2p.gossip import FaultFilter, Gossip
-from pocnet.p2p.sync import check_certificate, fetch_blocks, peer_heights
+from pocnet.p2p.gossip import FaultFilter
+from pocnet.p2p.sync import check_certificate
+from pocnet.p2p.transport import HttpTransport, Transport, TransportError
 from pocnet.p2p.wire import (BadMessage, parse_proposal, parse_vote_fields, sign_proposal, sign_vote,
                              verify_vote)
 
@@ -65,8 +65,30 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class Clock(Protocol):
+    """Time as the driver sees it: wall-clock ms for block timestamps, monotonic seconds
+    for pacing. Timers and sleeps go through the running asyncio loop, so a simulation
+    supplies both (node/sim.py: a virtual-time loop and this clock reading it)."""
+
+    def now_ms(self) -> int: ...
+
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return now_ms()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
 class BftDriver:
-    def __init__(self, node: "Node", selector: ProposerSelector | None = None) -> None:
+    def __init__(self, node: "Node", selector: ProposerSelector | None = None, *,
+                 transport: Transport | None = None, clock: Clock | None = None,
+                 privval: PrivValState | None = None) -> None:
+        """``transport``, ``clock`` and ``privval`` default to the production ones (HTTP,
+        system time, ``<home>/privval_state.json``); the simulation injects its own."""
         self.node = node
         self.chain = node.chain
         g = node.genesis
@@ -83,10 +105,13 @@ class BftDriver:
         self.stats: Counter = Counter()
         self.faults = FaultFilter()
         self.debug_api = os.environ.get("POCNET_DEBUG_API") == "1"
-        self.gossip = Gossip(node.key.address, self.peers, self.stats, self.faults)
+        self.clock: Clock = clock or SystemClock()
+        # the network (name kept from when it was only gossip): broadcast + catch-up requests
+        self.gossip: Transport = transport or HttpTransport(node.key.address, self.peers, self.chain_id,
+                                                            self.stats, self.faults)
         self.engine = Engine(self.my_id, self.validators, self._proposer, params.timeouts(),
                              self.chain.height + 1)
-        self.privval = PrivValState(node.home)
+        self.privval = privval if privval is not None else PrivValState(node.home)
         if self.privval.height == self.chain.height + 1 and self.privval.locked_value is not None:
             # restart in the middle of a height: keep the lock we had (Tendermint's WAL does this)
             self.engine.locked_value = self.privval.locked_value
@@ -107,7 +132,6 @@ class BftDriver:
         self._last_progress = (self.engine.height, self.engine.round, self.engine.step)
         self._new_txs: list[dict[str, Any]] = []
         self.future_txs = FuturePool()
-        self._http: httpx.AsyncClient | None = None
         self.last_commit_ms = 0
 
     # ------------------------------------------------------------ proposer selection
@@ -140,7 +164,6 @@ class BftDriver:
         return self.best_peer_height - self.chain.height >= 2
 
     async def run(self) -> None:
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0))
         await self.gossip.start()
         self._tasks = [asyncio.create_task(self._sync_loop(), name="sync"),
                        asyncio.create_task(self._heartbeat(), name="heartbeat"),
@@ -152,8 +175,6 @@ class BftDriver:
         for t in self._tasks:
             t.cancel()
         await self.gossip.stop()
-        if self._http:
-            await self._http.aclose()
 
     # ------------------------------------------------------------ tx intake
     def on_new_tx(self, tx: Tx) -> None:
@@ -230,7 +251,7 @@ class BftDriver:
 
     def _build_proposal(self, a: RequestProposal) -> list:
         node = self.node
-        proposal, rejected = self.chain.build_block(a.round, node.key.address, now_ms(),
+        proposal, rejected = self.chain.build_block(a.round, node.key.address, self.clock.now_ms(),
                                                     node.mempool.reap(self.chain.params.max_block_txs))
         block = proposal.block
         self.candidates[block.hash] = (block, proposal.result)
@@ -313,7 +334,7 @@ class BftDriver:
         commit = Commit(d.height, d.round, d.block_hash, tuple(sorted(sigs, key=lambda s: s.validator)))
         self.chain.commit(block, view, commit)
         self.node.on_block_committed([t.hash for t in block.txs])
-        self.last_commit_ms = now_ms()
+        self.last_commit_ms = self.clock.now_ms()
         self.stats["blocks_committed"] += 1
         self.stats["txs_committed"] += len(block.txs)
         log.info("committed height %d round %d: %d txs, hash %s", d.height, d.round, len(block.txs),
@@ -340,12 +361,13 @@ class BftDriver:
     async def _advance_when_ready(self, height: int) -> None:
         """Pause between blocks; start height+1 early if txs or peers' proposals arrive."""
         await asyncio.sleep(self.block_interval_s)
-        deadline = time.monotonic() + self.empty_block_interval_s
+        deadline = self.clock.monotonic() + self.empty_block_interval_s
         while (not len(self.node.mempool) and not self.next_proposals
-               and time.monotonic() < deadline and self.chain.height + 1 == height):
+               and self.clock.monotonic() < deadline and self.chain.height + 1 == height):
             self._advance_wake.clear()
             try:
-                await asyncio.wait_for(self._advance_wake.wait(), timeout=max(0.01, deadline - time.monotonic()))
+                await asyncio.wait_for(self._advance_wake.wait(),
+                                       timeout=max(0.01, deadline - self.clock.monotonic()))
             except asyncio.TimeoutError:
                 break
         self.waiting_advance = False
@@ -448,7 +470,7 @@ class BftDriver:
     def _verify_candidate(self, block: Block) -> bool:
         try:
             expected = self._proposer(block.height, block.header.round)
-            view = self.chain.verify_block(block, now_ms(), expected_proposer=expected)
+            view = self.chain.verify_block(block, self.clock.now_ms(), expected_proposer=expected)
             self.candidates[block.hash] = (block, view)
             return True
         except BlockInvalid as exc:
@@ -460,16 +482,15 @@ class BftDriver:
             return False
 
     async def _fetch_candidate(self, height: int, block_hash: str) -> None:
-        assert self._http is not None
-        for pid, url in self.peers.items():
+        for pid in self.peers:
             if self.faults.blocked(pid) or height != self.engine.height:
                 continue
+            obj = await self.gossip.get_candidate(pid, block_hash)
+            if obj is None:
+                continue
             try:
-                r = await self._http.get(f"{url}/p2p/candidate/{block_hash}", timeout=5.0)
-                if r.status_code != 200:
-                    continue
-                block = parse_block(r.json(), self.chain_id, self.node.mempool.get)
-            except (httpx.HTTPError, BadMessage, ValueError):
+                block = parse_block(obj, self.chain_id, self.node.mempool.get)
+            except (BadMessage, ValueError):
                 continue
             if block.hash == block_hash and height == self.engine.height == self.chain.height + 1:
                 if self._verify_candidate(block):
@@ -478,7 +499,6 @@ class BftDriver:
 
     # ------------------------------------------------------------ block sync
     async def _sync_loop(self) -> None:
-        assert self._http is not None
         lag_seen = 0
         while True:
             try:
@@ -487,7 +507,7 @@ class BftDriver:
                 pass
             forced = self._sync_wake.is_set()
             self._sync_wake.clear()
-            heights = await peer_heights(self._http, self.peers, self.faults.blocked)
+            heights = await self.gossip.heights()
             if not heights:
                 continue
             best = max(heights.values())
@@ -498,14 +518,13 @@ class BftDriver:
                 await self._sync_from(heights)
 
     async def _sync_from(self, heights: dict[str, int]) -> None:
-        assert self._http is not None
         for pid in sorted(heights, key=lambda p: -heights[p]):
             url = self.peers[pid]
             while self.chain.height < heights[pid]:
                 start = self.chain.height + 1
                 try:
-                    blocks = await fetch_blocks(self._http, url, start, 50, self.chain_id)
-                except (httpx.HTTPError, BadMessage, ValueError) as exc:
+                    blocks = await self.gossip.get_blocks(pid, start, 50)
+                except (TransportError, BadMessage, ValueError) as exc:
                     log.info("sync from %s failed: %s", url, exc)
                     break
                 if not blocks:

@@ -51,6 +51,10 @@ class PrivValState:
         self.at_height(height)
         self.signed[f"{round_}:{kind}"] = {k: v for k, v in wire.items() if k != "block"}
         self.locked_value, self.locked_round = locked_value, locked_round
+        self._persist()
+
+    def _persist(self) -> None:
+        """Write atomically and durably before the signed message leaves the process."""
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w") as fh:
             json.dump({"height": self.height, "signed": self.signed, "locked_value": self.locked_value,

@@ -1,0 +1,99 @@
+"""What the BFT driver needs from the network, as one injectable interface.
+
+``node/bft.py`` talks to other validators only through a :class:`Transport`:
+fire-and-forget broadcast of signed consensus messages and txs, and three
+request/response calls used by catch-up (peer heights, committed blocks, a
+candidate block by hash). :class:`HttpTransport` is the production one (batched
+``POST /p2p/msgs`` gossip, ``GET /health``, ``GET /blocks``,
+``GET /p2p/candidate/{hash}``); ``node/sim.py`` plugs in an in-memory network
+with seeded delays, losses and partitions under virtual time.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Protocol
+
+import httpx
+
+from pocnet.ledger.block import Block
+from pocnet.p2p.gossip import FaultFilter, Gossip
+from pocnet.p2p.sync import fetch_blocks, peer_heights
+
+
+class TransportError(Exception):
+    """A request to a peer failed (unreachable, refused, timed out)."""
+
+
+class Transport(Protocol):
+    def broadcast(self, msg: dict[str, Any], only: set[str] | None = None) -> None:
+        """Send a signed consensus message to every peer (or only those in ``only``)."""
+
+    def broadcast_txs(self, txs: list[dict[str, Any]]) -> None:
+        """Relay client txs to every peer."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def heights(self) -> dict[str, int]:
+        """Committed height of each reachable peer."""
+        ...
+
+    async def get_blocks(self, peer_id: str, start: int, limit: int) -> list[Block]:
+        """Committed blocks ``start..start+limit-1`` with certificates (parsed, not yet checked);
+        raise TransportError or BadMessage."""
+        ...
+
+    async def get_candidate(self, peer_id: str, block_hash: str) -> Any | None:
+        """A peer's candidate block for the current height as JSON, or None."""
+        ...
+
+
+class HttpTransport:
+    """Production transport: HTTP gossip (p2p/gossip.py) plus httpx requests."""
+
+    def __init__(self, my_id: str, peers: dict[str, str], chain_id: str, stats: Counter,
+                 faults: FaultFilter) -> None:
+        self.peers = peers
+        self.chain_id = chain_id
+        self.faults = faults
+        self.gossip = Gossip(my_id, peers, stats, faults)
+        self._http: httpx.AsyncClient | None = None
+
+    def broadcast(self, msg: dict[str, Any], only: set[str] | None = None) -> None:
+        self.gossip.broadcast(msg, only=only)
+
+    def broadcast_txs(self, txs: list[dict[str, Any]]) -> None:
+        self.gossip.broadcast_txs(txs)
+
+    async def start(self) -> None:
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0))
+        await self.gossip.start()
+
+    async def stop(self) -> None:
+        await self.gossip.stop()
+        if self._http:
+            await self._http.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            raise TransportError("transport not started")
+        return self._http
+
+    async def heights(self) -> dict[str, int]:
+        return await peer_heights(self._client(), self.peers, self.faults.blocked)
+
+    async def get_blocks(self, peer_id: str, start: int, limit: int) -> list[Block]:
+        try:
+            return await fetch_blocks(self._client(), self.peers[peer_id], start, limit, self.chain_id)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise TransportError(f"{self.peers[peer_id]}: {exc}") from None
+
+    async def get_candidate(self, peer_id: str, block_hash: str) -> Any | None:
+        if self.faults.blocked(peer_id):
+            return None
+        try:
+            r = await self._client().get(f"{self.peers[peer_id]}/p2p/candidate/{block_hash}", timeout=5.0)
+            return r.json() if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
