@@ -261,6 +261,23 @@ class Engine:
         self._progress(out)
         return out
 
+    def set_validators(self, validators: Sequence[str], my_id: str | None) -> None:
+        """Change the validator set (and whether we are one of them) for the next height.
+
+        Called by the node between heights, before :meth:`advance_to`, when the set
+        changes (a validator jailed, released, joined or left); quorum follows the set."""
+        vals = tuple(validators)
+        if not vals or len(set(vals)) != len(vals):
+            raise ValueError("empty validator set or duplicate validator ids")
+        if my_id is not None and my_id not in vals:
+            raise ValueError(f"{my_id!r} is not a validator (use my_id=None for an observer)")
+        self.my_id = my_id
+        self.validators = vals
+        self._validator_set = frozenset(vals)
+        self.n = len(vals)
+        self.f = fault_tolerance(self.n)
+        self.quorum = quorum_size(self.n)
+
     def advance_to(self, height: int) -> list[Action]:
         """Move to `height` (after the node applied the decided block or block-synced) and
         start its round 0. Buffered messages for exactly that height are replayed."""

@@ -40,6 +40,7 @@ class BlockContext:
     proposer: str
     poc_allocation: tuple[tuple[str, str], ...] = ()
     poc_contribution: tuple[tuple[str, int], ...] = ()
+    evidence: tuple[Any, ...] = ()   # ledger.evidence.Evidence, signatures already verified
 
 
 class TxHandler(Protocol):

@@ -22,7 +22,7 @@ from pocnet.ledger import txindex
 from pocnet.ledger.block import Block
 from pocnet.ledger.state import Key, State, is_deleted_marker
 
-SCHEMA_VERSION = 3  # 2: block headers carry `version`; 3: and `beacon`, `beacon_proof`
+SCHEMA_VERSION = 4  # 2: block headers carry `version`; 3: and `beacon`, `beacon_proof`; 4: evidence
 
 metadata = MetaData()
 meta_table = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))

@@ -30,6 +30,8 @@ from pocnet.ledger.block import Block, Commit, CommitSig
 from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger import queries
 from pocnet.ledger.app import ExecResult
+from pocnet.ledger.evidence import Evidence, EvidenceInvalid, SignedPart, make_evidence, parse_evidence, verify_evidence
+from pocnet.ledger.txtypes.accountability import active_validators, evidence_acceptable
 from pocnet.ledger.state_machine import BlockInvalid
 from pocnet.ledger.tx import Tx
 from pocnet.node.chain import ChainError
@@ -55,6 +57,8 @@ log = logging.getLogger("pocnet.bft")
 # validator and height, and only if higher than the last one.
 VOTES_PER_SLOT = 2
 ROUND_AHEAD = 64
+MAX_EVIDENCE_POOL = 256
+_PROPOSAL_SIG_FIELDS = ("height", "round", "pol_round", "block_hash", "proposer", "signature")
 # What one POST /p2p/msgs may carry; our own sender (p2p/gossip.py) batches at most
 # 512 msgs and 2000 txs.
 MAX_BATCH_MSGS = 1024
@@ -93,10 +97,12 @@ class BftDriver:
         self.chain = node.chain
         g = node.genesis
         self.chain_id = g.chain_id
-        self.validators = [v.address for v in g.validators]
-        self.validator_set = frozenset(self.validators)
+        self.genesis_ids = [v.address for v in g.validators]
+        self.validator_set = frozenset(self.genesis_ids)   # who may sign messages at all
+        self.validators = list(self.validators_at(self.chain.height + 1))  # the voting set now
         self.quorum = quorum_size(len(self.validators))
-        self.my_id = node.key.address if node.key.address in self.validator_set else None
+        self.my_id = node.key.address if node.key.address in self.validators else None
+        self.evidence_pool: dict[str, Evidence] = {}
         self.peers = {v.address: v.url for v in g.validators if v.address != node.key.address}
         self.selector: ProposerSelector = selector or HashOrderSelector()
         params = g.params
@@ -134,6 +140,72 @@ class BftDriver:
         self.future_txs = FuturePool()
         self.last_commit_ms = 0
 
+    # ------------------------------------------------------------ validator set
+    def validators_at(self, height: int) -> tuple[str, ...]:
+        """Voting set of ``height`` (genesis validators not jailed then), from committed state;
+        jail and release heights are fixed two heights ahead, so heights up to chain+2 work."""
+        return active_validators(self.chain.state, height, self.genesis_ids)
+
+    def _update_validator_set(self, height: int) -> None:
+        vals = list(self.validators_at(height))
+        me = self.node.key.address if self.node.key.address in vals else None
+        if vals != self.validators or me != self.my_id:
+            log.warning("validator set at height %d: %d validators%s", height, len(vals),
+                        "" if me else " (this peer does not vote)")
+            self.validators, self.my_id, self.quorum = vals, me, quorum_size(len(vals))
+            self.engine.set_validators(vals, me)
+
+    # ------------------------------------------------------------ evidence
+    def _collect_evidence(self) -> None:
+        """Turn the engine's equivocations into self-contained evidence and gossip it."""
+        for eq in self.engine.drain_evidence():
+            parts = []
+            for m in (eq.first, eq.second):
+                if isinstance(m, Proposal):
+                    wire = self.signed.get(("proposal", m.round, m.proposer, m.block_hash))
+                    sig = wire.get("signature") if wire else None
+                    parts.append(SignedPart(m.block_hash, sig, m.pol_round) if sig else None)
+                else:
+                    sig = self.vote_sigs.get((m.kind, m.height, m.round, m.validator), {}).get(m.block_hash)
+                    parts.append(SignedPart(m.block_hash, sig) if sig else None)
+            p0, p1 = parts
+            if p0 is None or p1 is None:
+                self.stats["evidence_unsigned"] += 1
+                continue
+            step = "proposal" if isinstance(eq.first, Proposal) else eq.first.kind
+            ev = make_evidence(eq.validator, eq.first.height, eq.first.round, step, p0, p1)
+            self.stats["evidence_recorded"] += 1
+            log.warning("equivocation by %s at %d/%d (%s): evidence %s", eq.validator[:12], ev.height,
+                        ev.round, step, ev.id[:12])
+            self._add_evidence(ev, gossip=True)
+
+    def _add_evidence(self, ev: Evidence, gossip: bool) -> None:
+        if ev.id in self.evidence_pool or len(self.evidence_pool) >= MAX_EVIDENCE_POOL:
+            return
+        # evidence of the height being decided can go into the next block
+        if evidence_acceptable(self.chain.state, ev, max(self.chain.height + 1, ev.height + 1)) is not None:
+            return
+        self.evidence_pool[ev.id] = ev
+        if gossip:
+            self.gossip.broadcast({"t": "evidence", "evidence": ev.to_dict()})
+
+    def _on_evidence_msg(self, m: dict[str, Any]) -> None:
+        try:
+            ev = parse_evidence(m.get("evidence"))
+            if ev.validator not in self.validator_set:
+                raise BadMessage("unknown_signer")
+            verify_evidence(ev, self.chain_id)
+        except EvidenceInvalid:
+            raise BadMessage("bad_evidence") from None
+        if ev.id not in self.evidence_pool:
+            self.stats["evidence_received"] += 1
+            self._add_evidence(ev, gossip=False)
+
+    def _prune_evidence(self) -> None:
+        h = self.chain.height + 1
+        self.evidence_pool = {i: e for i, e in self.evidence_pool.items()
+                              if evidence_acceptable(self.chain.state, e, max(h, e.height + 1)) is None}
+
     # ------------------------------------------------------------ proposer selection
     def ranking(self, height: int) -> tuple[str, ...]:
         """ranking_h from committed state after h-1 (only the next height is computable)."""
@@ -142,7 +214,7 @@ class BftDriver:
         key = (height, self.chain.head_hash)
         r = self._ranking_cache.get(key)
         if r is None:
-            ctx = SelectionContext(prev_hash=self.chain.head_hash, validators=tuple(self.validators),
+            ctx = SelectionContext(prev_hash=self.chain.head_hash, validators=self.validators_at(height),
                                    poc_inputs=self.chain.state, seed=self.chain.head_beacon)
             r = tuple(self.selector.ranking(height, ctx))
             self._ranking_cache = {key: r}
@@ -156,7 +228,7 @@ class BftDriver:
         s = self.engine.status()
         return {"engine": "tendermint", "validators": len(self.validators), "quorum": self.quorum,
                 "is_validator": self.my_id is not None, "height": s["height"], "round": s["round"],
-                "step": s["step"], "locked_round": s["locked_round"], "evidence": len(self.engine.evidence),
+                "step": s["step"], "locked_round": s["locked_round"], "evidence": self.stats["evidence_recorded"],
                 "stats": dict(sorted(self.stats.items()))}
 
     def catching_up(self) -> bool:
@@ -248,11 +320,14 @@ class BftDriver:
                 self._on_decide(a)
             elif isinstance(a, NeedBlock):
                 asyncio.get_running_loop().create_task(self._fetch_candidate(a.height, a.block_hash))
+        if self.engine.evidence:
+            self._collect_evidence()
 
     def _build_proposal(self, a: RequestProposal) -> list:
         node = self.node
         proposal, rejected = self.chain.build_block(a.round, node.key.address, self.clock.now_ms(),
-                                                    node.mempool.reap(self.chain.params.max_block_txs))
+                                                    node.mempool.reap(self.chain.params.max_block_txs),
+                                                    evidence=list(self.evidence_pool.values()))
         block = proposal.block
         self.candidates[block.hash] = (block, proposal.result)
         self.stats["proposals_built"] += 1
@@ -345,6 +420,7 @@ class BftDriver:
     def _forget_committed_height(self) -> None:
         """Drop per-height caches once the chain moved past them (commit or sync)."""
         h = self.chain.height
+        self._prune_evidence()
         self.candidates.clear()
         self.signed.clear()
         self.vote_sigs = {k: s for k, s in self.vote_sigs.items() if k[1] > h}
@@ -377,6 +453,7 @@ class BftDriver:
         height = self.chain.height + 1
         if self.engine.height >= height:
             return
+        self._update_validator_set(height)
         actions = self.engine.advance_to(height)
         pending, self.next_proposals = self.next_proposals, []
         self._exec(actions)
@@ -403,6 +480,10 @@ class BftDriver:
                 self._on_vote_msg(m)
             elif m.get("t") == "proposal":
                 self._on_proposal_msg(m)
+            elif m.get("t") == "evidence":
+                self._on_evidence_msg(m)
+            elif m.get("t") == "proposal_seen":
+                self._on_proposal_seen(m)
             else:
                 raise BadMessage("malformed:type")
         except BadMessage as exc:
@@ -464,8 +545,32 @@ class BftDriver:
             if block.hash != p.block_hash:
                 raise BadMessage("block_hash_mismatch")
             valid = self._verify_candidate(block)
-        self.signed.setdefault(("proposal", p.round, p.proposer, p.block_hash), m)
+        key = ("proposal", p.round, p.proposer, p.block_hash)
+        if key not in self.signed:
+            self.signed[key] = m
+            if p.proposer != self.node.key.address:
+                # relay the signed proposal without its block: a proposer that sent another
+                # block to other peers for this round is then caught by all of them
+                self.gossip.broadcast(dict({k: m[k] for k in _PROPOSAL_SIG_FIELDS}, t="proposal_seen"))
         self._exec(self.engine.on_proposal(p, valid))
+
+    def _on_proposal_seen(self, m: dict[str, Any]) -> None:
+        """A peer's relay of a signed proposal (no block): evidence if it conflicts with ours."""
+        p = parse_proposal(dict(m, block={}), self.chain_id, self.validator_set)
+        if p.height != self.engine.height:
+            return
+        for (kind, r, proposer, bh), wire in list(self.signed.items()):
+            if kind == "proposal" and r == p.round and proposer == p.proposer and bh != p.block_hash \
+                    and wire.get("height") == p.height:
+                ev = make_evidence(p.proposer, p.height, p.round, "proposal",
+                                   SignedPart(bh, wire["signature"], wire["pol_round"]),
+                                   SignedPart(p.block_hash, m["signature"], p.pol_round))
+                if ev.id not in self.evidence_pool:
+                    self.stats["evidence_recorded"] += 1
+                    log.warning("equivocation by %s at %d/%d (proposal, relayed): evidence %s",
+                                p.proposer[:12], p.height, p.round, ev.id[:12])
+                    self._add_evidence(ev, gossip=True)
+                return
 
     def _verify_candidate(self, block: Block) -> bool:
         try:
@@ -535,7 +640,8 @@ class BftDriver:
                     if block.height != self.chain.height + 1:
                         continue  # consensus committed it meanwhile
                     try:
-                        cert = check_certificate(block, self.chain_id, set(self.validators), self.quorum)
+                        vals = self.validators_at(block.height)
+                        cert = check_certificate(block, self.chain_id, set(vals), quorum_size(len(vals)))
                         expected = self._proposer(block.height, block.header.round)
                         view = self.chain.verify_block(block, None, expected_proposer=expected)
                         self.chain.commit(block, view, cert)
@@ -592,7 +698,7 @@ class BftDriver:
         async def stats() -> Any:
             """Gossip and consensus counters (dropped messages by reason, commits, syncs)."""
             return {"stats": dict(self.stats), "engine": self.engine.status(),
-                    "evidence": len(self.engine.evidence)}
+                    "evidence": self.stats["evidence_recorded"], "evidence_pending": len(self.evidence_pool)}
 
         if self.debug_api:
             @r.post("/debug/faults", include_in_schema=False)

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pocnet.ledger.beacon import BeaconInvalid, check_beacon, make_beacon
-from pocnet.ledger.block import GENESIS_PREV_HASH, Block, Commit, Header
+from pocnet.ledger.block import GENESIS_PREV_HASH, Block, Commit, Header, evidence_root
+from pocnet.ledger.evidence import MAX_EVIDENCE_PER_BLOCK, Evidence, EvidenceInvalid, verify_evidence
+from pocnet.ledger.txtypes.accountability import evidence_acceptable
 from pocnet.ledger.encoding import hash_object
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.keys import KeyPair
@@ -118,14 +120,30 @@ class Chain:
             return placeholder_poc_digest(height, self.head_beacon)
         return self.poc.outcome(self.state, height, self.head_beacon).digest
 
-    def _ctx(self, height: int, timestamp_ms: int, proposer: str) -> BlockContext:
+    def _ctx(self, height: int, timestamp_ms: int, proposer: str, evidence: tuple = ()) -> BlockContext:
         alloc: tuple = ()
         contribution: tuple = ()
         if self.poc is not None:
             out = self.poc.outcome(self.state, height, self.head_beacon)
             alloc = out.allocation
             contribution = tuple(sorted(out.contribution.items()))
-        return BlockContext(self.chain_id, height, self.head_hash, timestamp_ms, proposer, alloc, contribution)
+        return BlockContext(self.chain_id, height, self.head_hash, timestamp_ms, proposer, alloc, contribution,
+                            evidence)
+
+    def usable_evidence(self, pool: Sequence[Evidence], height: int) -> tuple[Evidence, ...]:
+        """Evidence from ``pool`` that the block at ``height`` may carry (verified, new, not expired)."""
+        out: dict[str, Evidence] = {}
+        for ev in pool:
+            if len(out) >= MAX_EVIDENCE_PER_BLOCK or ev.id in out:
+                continue
+            if evidence_acceptable(self.state, ev, height) is not None:
+                continue
+            try:
+                verify_evidence(ev, self.chain_id)
+            except EvidenceInvalid:
+                continue
+            out[ev.id] = ev
+        return tuple(sorted(out.values(), key=lambda e: e.id))
 
     @property
     def version(self) -> int:
@@ -140,7 +158,7 @@ class Chain:
             raise ChainError(f"height {height} needs {exc}; upgrade pocnet") from None
 
     def build_block(self, round_: int, proposer: str, now_ms: int, candidates: Sequence[Tx],
-                    max_txs: int | None = None) -> tuple[Proposal, list]:
+                    max_txs: int | None = None, evidence: Sequence[Evidence] = ()) -> tuple[Proposal, list]:
         """Build the next block from candidate txs (those that fail are left out and returned).
 
         The block stays within genesis ``max_block_txs`` / ``max_block_bytes`` (``max_txs``
@@ -153,12 +171,13 @@ class Chain:
                 raise ChainError("only this peer's own validator key can prove a block's beacon")
             beacon, proof = make_beacon(bytes.fromhex(self.signer.seed_hex), self.chain_id, height,
                                         self.head_beacon)
-            ctx = self._ctx(height, ts, proposer)
+            ev = self.usable_evidence(evidence, height)
+            ctx = self._ctx(height, ts, proposer, ev)
             res = self.app.prepare_proposal(ctx, candidates, max_txs)
             header = Header(self.chain_id, height, round_, self.head_hash, ts, proposer,
                             merkle_root([t.hash for t in res.txs]), res.state_root,
-                            self.poc_digest(height), rules.version, beacon, proof)
-            return Proposal(Block(header, res.txs), res), res.rejected
+                            self.poc_digest(height), rules.version, beacon, proof, evidence_root(ev))
+            return Proposal(Block(header, res.txs, None, ev), res), res.rejected
 
     def verify_block(self, block: Block, now_ms: int | None = None,
                      expected_proposer: str | None = None) -> ExecResult:
@@ -191,10 +210,20 @@ class Chain:
                 check_beacon(h.proposer, self.chain_id, h.height, self.head_beacon, h.beacon, h.beacon_proof)
             except BeaconInvalid as exc:
                 raise BlockInvalid(str(exc)) from None
+            if h.evidence_root != evidence_root(block.evidence):
+                raise BlockInvalid("evidence_root does not match the block's evidence")
+            if len(block.evidence) > MAX_EVIDENCE_PER_BLOCK or len({e.id for e in block.evidence}) != len(block.evidence):
+                raise BlockInvalid("too much or duplicate evidence")
+            for e in block.evidence:
+                try:
+                    verify_evidence(e, self.chain_id)
+                except EvidenceInvalid as exc:
+                    raise BlockInvalid(f"evidence against {e.validator[:12]}: {exc}") from None
             expected_digest = self.poc_digest(h.height)
             if h.poc_digest != expected_digest:
                 raise BlockInvalid("poc_digest does not match our proposer-selection inputs")
-            res = self.app.process_proposal(self._ctx(h.height, h.timestamp_ms, h.proposer), block.txs)
+            res = self.app.process_proposal(self._ctx(h.height, h.timestamp_ms, h.proposer, block.evidence),
+                                            block.txs)
             if res.state_root != h.state_root:
                 raise BlockInvalid(f"state_root {h.state_root[:12]} != computed {res.state_root[:12]}")
             return res

@@ -140,8 +140,10 @@ def validators_summary(node: "Node", last: int) -> dict[str, Any]:
             "tasks": tasks.get(v.address, {"allocated": 0, "done": 0, "expired": 0, "other": 0,
                                            "work_allocated": 0}),
         })
-    return {"head": head, "poc_weights_height": weights.get("height"),
-            "window": {"from": start if window else None, "to": head, "blocks": window}, "validators": out}
+    from pocnet.node.validators_api import add_set_fields
+    return {"head": head, "height": head + 1, "poc_weights_height": weights.get("height"),
+            "window": {"from": start if window else None, "to": head, "blocks": window},
+            "validators": add_set_fields(node, out)}
 
 
 class NetProbe:

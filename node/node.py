@@ -207,6 +207,8 @@ class Node:
         app.include_router(public_router(self))
         from pocnet.node.fml_api import fml_router  # FML rounds (docs/fmlchain.md)
         app.include_router(fml_router(self))
+        from pocnet.node.validators_api import validators_router  # GET /validators, /evidence
+        app.include_router(validators_router(self))
         from pocnet.node.market_api import market_router  # bandwidth market (docs/market.md)
         app.include_router(market_router(self))
         extra = getattr(self.driver, "router", None)

@@ -6,12 +6,13 @@ from typing import Any
 
 from pocnet.ledger.block import Block, Commit, CommitSig, Header
 from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.evidence import MAX_EVIDENCE_PER_BLOCK, EvidenceInvalid, parse_evidence
 from pocnet.ledger.tx import Tx, compute_tx_hash, parse_tx
 from pocnet.p2p.wire import BadMessage
 
 _HEADER_INT = ("height", "round", "timestamp_ms", "version")
 _HEADER_STR = ("chain_id", "prev_hash", "proposer", "tx_root", "state_root", "poc_digest", "beacon",
-               "beacon_proof")
+               "beacon_proof", "evidence_root")
 
 
 def parse_header(d: Any) -> Header:
@@ -53,7 +54,14 @@ def parse_block(d: Any, chain_id: str, known_tx: Callable[[str], Tx | None],
     commit = None
     if d.get("commit") is not None:
         commit = parse_commit(d["commit"])
-    return Block(header, tuple(txs), commit)
+    ev_in = d.get("evidence", [])
+    if not isinstance(ev_in, list) or len(ev_in) > MAX_EVIDENCE_PER_BLOCK:
+        raise BadMessage("malformed:block.evidence")
+    try:
+        evidence = tuple(parse_evidence(e) for e in ev_in)
+    except EvidenceInvalid:
+        raise BadMessage("malformed:block.evidence") from None
+    return Block(header, tuple(txs), commit, evidence)
 
 
 def parse_commit(d: Any) -> Commit:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from pocnet.consensus.messages import Proposal, Vote
+from pocnet.ledger.block import proposal_signing_bytes as block_proposal_signing_bytes
 from pocnet.ledger.block import vote_signing_bytes
-from pocnet.ledger.encoding import canonical_json
 from pocnet.ledger.keys import KeyPair, verify
 
 
@@ -24,9 +24,7 @@ class BadMessage(ValueError):
 
 
 def proposal_signing_bytes(chain_id: str, p: Proposal) -> bytes:
-    return canonical_json({"chain_id": chain_id, "kind": "proposal", "height": p.height, "round": p.round,
-                           "pol_round": p.pol_round, "block_hash": p.block_hash, "proposer": p.proposer},
-                          checked=False)
+    return block_proposal_signing_bytes(chain_id, p.height, p.round, p.pol_round, p.block_hash, p.proposer)
 
 
 def sign_vote(key: KeyPair, chain_id: str, v: Vote) -> dict[str, Any]:
