@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pocnet.ledger.errors import TxRejected
+from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.evidence import Evidence
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.state import StateView
@@ -126,16 +126,16 @@ class UnjailHandler:
     def check_state(self, view: StateView, tx: Tx, parsed: None) -> None:
         rec = view.get(VSTATE, tx.sender)
         if rec is None:
-            raise TxRejected("sender", "not a validator", 403)
+            raise TxRejected("sender", "not a validator", Code.FORBIDDEN)
         if rec.get("jailed_from") is None or rec.get("released_at") is not None:
-            raise TxRejected("sender", "validator is not jailed", 409)
+            raise TxRejected("sender", "validator is not jailed", Code.CONFLICT)
 
     def apply(self, view: StateView, tx: Tx, parsed: None, ctx: BlockContext) -> None:
         rec = view.get_copy(VSTATE, tx.sender)
         # height 0 is the mempool's admission context (no block yet): the block's proposer and
         # every verifier apply this with the real height
         if ctx.height and ctx.height < rec["unjail_after"]:
-            raise TxRejected("$", f"jail period runs until height {rec['unjail_after']}", 409)
+            raise TxRejected("$", f"jail period runs until height {rec['unjail_after']}", Code.CONFLICT)
         rec["released_at"] = ctx.height + ACTIVATION_DELAY
         view.set(VSTATE, tx.sender, rec)
 
