@@ -67,7 +67,12 @@ def test_pool_total_cap_and_eviction_spare_small_senders():
     for i in range(60):
         pool.add(FakeTx(f"sybil{i}", 1), 0, funded=True)
     assert pool.parked("honest") == 1 and len(pool) == 100
-    assert pool.add(FakeTx("f1", 51), 0, funded=True) is not None  # at its per-sender cap
+    small = FuturePool(max_total=100, max_per_sender=3, max_gap=1000)
+    for n in (1, 2, 3):
+        assert small.add(FakeTx("s", n), 0, funded=True) is None
+    assert "parked txs" in small.add(FakeTx("s", 4), 0, funded=True)  # per-sender cap
+    assert "gap" in small.add(FakeTx("t", 1001), 0, funded=True)
+    assert "funded" in small.add(FakeTx("u", 1), 0, funded=False)
 
 
 def test_expiry():
