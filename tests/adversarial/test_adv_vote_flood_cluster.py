@@ -3,7 +3,7 @@ votes while the chain runs and while it is stalled; the chain keeps committing, 
 within seconds of the stall ending, with no restarts (issue 17, #2).
 
 The flooder is this test process (a test-only client holding peer3's key), not a mode of
-the production node. Run under ``flock /tmp/pocnet-heavy.lock``.
+the production node. Multi-process: run it alone (timing-sensitive).
 """
 import os
 import random
