@@ -268,6 +268,14 @@ def tx_task(key: Path = typer.Option(...), work: int = typer.Option(..., help="w
             id_only=id_only)
 
 
+@tx_app.command("unjail")
+def tx_unjail(key: Path = typer.Option(..., help="the jailed validator's key file (node_key.json)"),
+              node: str = NODE_OPT, wait: bool = typer.Option(True)) -> None:
+    """Ask to be released from jail (accepted once the jail period is over; the validator
+    votes and proposes again two heights after it is committed). See GET /validators."""
+    _submit(node, key, "unjail", {}, wait)
+
+
 def _find_task(c, task_id: str) -> dict | None:  # noqa: ANN001
     """The committed task with this id, or None while it is not committed."""
     import httpx
