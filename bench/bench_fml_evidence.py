@@ -37,8 +37,11 @@ def main() -> None:
             work = [measured[m][2] for m in cp.members]
             norm = [measured[m][1] for m in cp.members]
             uq, med = float(np.quantile(work, 0.75)), float(np.median(norm))
+            srt = sorted(work)
+            second = srt[-2] if len(srt) >= 3 else srt[-1]
             for m in cp.members:
-                rows.append((m in bad, measured[m][2] / uq if uq > 0 else 0.0, measured[m][1] / med if med > 0 else 0.0))
+                rows.append((m in bad, measured[m][2] / uq if uq > 0 else 0.0, measured[m][1] / med if med > 0 else 0.0,
+                             measured[m][2] / second if second > 0 else 0.0))
         return orig(plan, measured, bad, chain, observed)
 
     driver.make_reports = spy
@@ -49,7 +52,7 @@ def main() -> None:
     arr = np.array(rows)
     print(f"kind={a.kind} rate={a.rate} rounds={a.rounds} seed={a.seed} member-rounds={len(arr)}")
     print(f"profit honest {res.final['profit_per_honest']:.2f}  misbehaving {res.final['profit_per_misbehaving']:.2f}")
-    for name, col in (("work / upper quartile", 1), ("grad_norm / median", 2)):
+    for name, col in (("work / upper quartile", 1), ("grad_norm / median", 2), ("work / second largest", 3)):
         for label, mask in (("honest", arr[:, 0] == 0), ("misbehaving", arr[:, 0] == 1)):
             v = arr[mask, col]
             if len(v):

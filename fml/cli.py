@@ -139,6 +139,8 @@ def simulate(
                                           "until its committed time), noisy (disguised + noise so its update looks "
                                           "honest-sized), free-rider (returns the model it received); the first is "
                                           "the main table's"),
+    sweep_blockchain: str = typer.Option("both", help="misbehaviour sweep: run GFML 'with' blockchain (head-measured, "
+                                         "on chain with --on-chain), 'without' (self-reported), or 'both'"),
     alpha: float = typer.Option(0.03, help="Per-FedAvg personalisation step"),
     beta: float = typer.Option(0.1, help="Per-FedAvg meta step"),
     batch: int = typer.Option(32, min=1, help="minibatch size of each Per-FedAvg batch"),
@@ -210,6 +212,9 @@ def simulate(
     bad_kinds = [k for k in kinds if k not in KINDS]
     if bad_kinds:
         raise typer.BadParameter(f"unknown kind(s) {bad_kinds}; choose from {list(KINDS)}", param_hint="--misbehaviour-kind")
+    chains = {"both": (True, False), "with": (True,), "without": (False,)}.get(sweep_blockchain)
+    if chains is None:
+        raise typer.BadParameter("must be both, with or without", param_hint="--sweep-blockchain")
     learn = PerFedAvgConfig(alpha=alpha, beta=beta, batch=batch)
     jobs: list[tuple[str, str, int, RunConfig]] = []  # (tag, scheme, seed, cfg)
     base = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rates[0], lazy_iters=lazy_iters, learn=learn,
@@ -223,7 +228,7 @@ def simulate(
                 for rate in rates:
                     if rate == 0 and kind != kinds[0]:
                         continue  # nobody misbehaves: the same run for every strategy
-                    for chain in (True, False):
+                    for chain in chains:
                         if chain and kind == kinds[0] and rate == rates[0] and "gfml" in keys and seed in seed_list:
                             continue  # already a main run
                         cfg = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rate,

@@ -78,3 +78,10 @@ def test_empty_scheme_list(tmp_path, toy_data):
     res = CliRunner().invoke(app, ["simulate", "--schemes", " , ", "--out", str(tmp_path)], env={"COLUMNS": "250"})
     assert res.exit_code == 2
     assert "no scheme given" in res.output
+
+
+def test_unknown_misbehaviour_kind_and_sweep_mode(tmp_path, toy_data):
+    res = CliRunner().invoke(app, ["simulate", "--misbehaviour-kind", "lazy,sneaky", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "sneaky" in res.output
+    res = CliRunner().invoke(app, ["simulate", "--sweep-blockchain", "maybe", "--out", str(tmp_path)])
+    assert res.exit_code != 0

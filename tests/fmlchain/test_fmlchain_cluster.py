@@ -1,4 +1,5 @@
 """A full FML round through a 4-peer cluster: every peer ends with the same plan, payouts, reputations, state root."""
+import dataclasses
 import time
 
 import pytest
@@ -54,11 +55,18 @@ def test_full_round_through_four_peers(cluster):
     plans = [cl.plan(rid) for cl in clients]
     assert all(p == plans[0] for p in plans)
     plan = plans[0]
-    assert len(plan.heads) == 2 and sum(len(m) for m in plan.partition.values()) == 8
+    assert len(plan.heads) == 2 and sum(len(m) for m in plan.partition.values()) + len(plan.sitting_out) == 8
+    assert set(plan.sit_out_reasons) == set(plan.sitting_out)
     chain_profs = [as_on_chain(p) for p in profs]
     reports = []
+    shirkers = []
     for j, h in enumerate(plan.heads):
-        for payload in report_payloads(rid, honest_reports(plan, GameParams(n_coalitions=2), chain_profs, h)):
+        mine = honest_reports(plan, GameParams(n_coalitions=2), chain_profs, h)
+        others = [a for a in mine if a != h]
+        if others:  # one member per coalition returns the model it received: no work
+            shirkers.append(others[0])
+            mine[others[0]] = dataclasses.replace(mine[others[0]], work=0.0)
+        for payload in report_payloads(rid, mine):
             reports.append(clients[2 + j].submit(key_of(h), "fml_report", payload))
     step(reports)
     step([clients[0].submit(msp, "fml_close_round", round_payload(rid))])
@@ -67,6 +75,9 @@ def test_full_round_through_four_peers(cluster):
     assert all(v == views[0] for v in views)
     v = views[0]
     assert v["phase"] == "closed" and v["flags"] == {} and v["paid"] > 0
+    # settlement on evidence of work, identical on every peer: the shirkers earn nothing
+    assert shirkers and all(v["work_factors"][a] == 0 and v["payouts"][a] == 0 for a in shirkers)
+    assert all(e == 1_000_000 for a, e in v["work_factors"].items() if a not in shirkers)
     assert {co["head"] for co in v["coalitions"]} == set(plan.heads)
     for k in learners:
         reps = [cl.reputation(k.address) for cl in clients]
