@@ -397,7 +397,8 @@ def replot(
         except (ValueError, KeyError, TypeError) as exc:
             raise typer.BadParameter(f"{path}: not a report.json written by simulate ({exc})", param_hint="REPORTS")
         for r in file_runs:
-            ident = json.dumps([r.get("tag", "main"), r["scheme"], r["seed"], r["config"]], sort_keys=True)
+            ident = json.dumps([r.get("tag", "main"), r["scheme"], r["seed"], r["config"], bool(r.get("on_chain"))],
+                               sort_keys=True)  # an on-chain run and its offline twin are two runs
             if ident in seen:
                 raise typer.BadParameter(f"{path}: run {r['scheme']} seed {r['seed']} is also in {seen[ident]}",
                                          param_hint="REPORTS")
