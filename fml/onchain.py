@@ -124,8 +124,11 @@ class OnChainCoordinator:
                 weights={n(a): v for a, v in cp.weights.items()},
                 reputations={n(a): v for a, v in cp.reputations.items()},
                 msp_utility=cp.msp_utility)
+        raw = plan.raw
+        if raw is not None and getattr(raw, "sit_out_reasons", None):  # reasons by learner name, as sit_outs
+            raw = replace(raw, sit_out_reasons={n(a): r for a, r in raw.sit_out_reasons.items()})
         return Plan(round_no=plan.round_no, coalitions=coalitions,
-                    sit_outs=tuple(n(a) for a in plan.sit_outs), raw=plan.raw)
+                    sit_outs=tuple(n(a) for a in plan.sit_outs), raw=raw)
 
     def reputations(self) -> dict[str, int]:
         """Every learner's global reputation (×1e6) as each peer reports it (for agreement checks)."""
