@@ -32,3 +32,15 @@ def test_every_package_folder_is_listed_in_pyproject():
             found.add("pocnet." + ".".join(init.parent.relative_to(ROOT).parts))
     assert found == listed, {"missing": sorted(found - listed), "stale": sorted(listed - found)}
     assert all(cfg["package-dir"][f"pocnet.{t}"] == t for t in TOP)
+
+
+def test_installed_consensus_numeric_pins_match_pyproject():
+    """numpy/numba/llvmlite feed the state machine's switch rule: what runs must be what is pinned
+    (a venv built before a pin changed would otherwise replay the golden chain with other bits)."""
+    from importlib.metadata import version
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = dict(d.split("==", 1) for d in (x.split(";")[0].strip() for x in deps) if "==" in d)
+    for name in ("numpy", "numba", "llvmlite"):
+        assert name in pins, f"{name} must be pinned with == in pyproject.toml"
+        assert version(name) == pins[name], (name, version(name), pins[name])
