@@ -8,7 +8,6 @@ the reason text.
 from __future__ import annotations
 
 import enum
-import warnings
 
 
 class Code(enum.Enum):
@@ -22,21 +21,15 @@ class Code(enum.Enum):
     BUSY = "busy"                      # mempool full: retry later
 
 
-# Deprecated: HTTP statuses passed by older call sites; tests/ledger/test_ledger_errors.py
-# keeps them out of ledger/ and games/.
-_LEGACY_STATUS = {400: Code.MALFORMED, 403: Code.FORBIDDEN, 409: Code.CONFLICT, 422: Code.UNMET,
-                  503: Code.BUSY}
-
-
 class TxRejected(ValueError):
     """A transaction is refused. ``field`` is a dotted path into the tx JSON."""
 
-    def __init__(self, field: str, reason: str, code: Code | int = Code.MALFORMED) -> None:
+    def __init__(self, field: str, reason: str, code: Code = Code.MALFORMED) -> None:
         super().__init__(f"{field}: {reason}")
-        if isinstance(code, int):
-            warnings.warn("TxRejected(..., <HTTP status>) is deprecated: pass a ledger.errors.Code",
-                          DeprecationWarning, stacklevel=2)
-            code = _LEGACY_STATUS.get(code, Code.MALFORMED)
+        if not isinstance(code, Code):
+            # the HTTP-status form (an int) is gone: a status here would only surface later as a
+            # KeyError in the REST edge's mapping, far from the call site that passed it
+            raise TypeError(f"TxRejected code must be a ledger.errors.Code, got {code!r}")
         self.field = field
         self.reason = reason
         self.code: Code = code

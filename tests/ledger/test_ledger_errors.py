@@ -45,7 +45,9 @@ def test_every_code_has_an_http_status():
     assert all(400 <= s < 600 for s in HTTP_STATUS.values())
 
 
-def test_legacy_int_status_still_maps_but_warns():
-    with pytest.warns(DeprecationWarning):
-        e = TxRejected("x", "y", 422)
+def test_int_status_is_refused_at_the_call_site():
+    """The deprecated HTTP-status form was removed once no caller used it."""
+    with pytest.raises(TypeError, match="ledger.errors.Code"):
+        TxRejected("x", "y", 422)  # type: ignore[arg-type]
+    e = TxRejected("x", "y", Code.UNMET)
     assert e.code is Code.UNMET and not hasattr(e, "status")
