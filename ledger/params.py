@@ -47,6 +47,11 @@ _TABLE: dict[str, tuple[int, int, int]] = {
     "jail_heights": (20, 1, 10**9),          # jail period before an unjail tx is accepted
     "slash_ppm": (100_000, 0, 1_000_000),    # share of the bond burned per offence (ppm)
     "evidence_max_age": (100, 1, 10**9),     # older evidence (in heights) is refused
+    # Validator set by transactions (ledger/txtypes/validators.py):
+    "min_bond": (1000, 1, 10**15),           # smallest bond a validator_join may lock
+    "unbonding_heights": (20, 1, 10**9),     # heights from leaving the set to the bond's return
+    "min_validators": (4, 1, 1000),          # a leave that would drop the set below this is refused
+    "max_validators": (64, 1, 1000),         # a join that would grow the set above this is refused
 }
 
 DEFAULTS: dict[str, int] = {k: v[0] for k, v in _TABLE.items()}
@@ -70,6 +75,10 @@ class ConsensusParams:
     jail_heights: int = DEFAULTS["jail_heights"]
     slash_ppm: int = DEFAULTS["slash_ppm"]
     evidence_max_age: int = DEFAULTS["evidence_max_age"]
+    min_bond: int = DEFAULTS["min_bond"]
+    unbonding_heights: int = DEFAULTS["unbonding_heights"]
+    min_validators: int = DEFAULTS["min_validators"]
+    max_validators: int = DEFAULTS["max_validators"]
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -79,6 +88,10 @@ class ConsensusParams:
                 raise ParamsError(f.name, f"must be an integer, got {type(value).__name__}")
             if not lo <= value <= hi:
                 raise ParamsError(f.name, f"{value} is outside [{lo}, {hi}]")
+        if self.genesis_bond < self.min_bond:  # genesis validators are bonded like joined ones
+            raise ParamsError("genesis_bond", f"{self.genesis_bond} is below min_bond {self.min_bond}")
+        if self.min_validators > self.max_validators:
+            raise ParamsError("min_validators", f"{self.min_validators} exceeds max_validators {self.max_validators}")
 
     @classmethod
     def from_dict(cls, d: Any) -> "ConsensusParams":

@@ -41,6 +41,9 @@ class BlockContext:
     poc_allocation: tuple[tuple[str, str], ...] = ()
     poc_contribution: tuple[tuple[str, int], ...] = ()
     evidence: tuple[Any, ...] = ()   # ledger.evidence.Evidence, signatures already verified
+    # beacon of the parent block (genesis: the initial beacon): the seed of this block's random
+    # draws (FML round seeds). A VRF output, so the parent's proposer could not grind it.
+    beacon: str = ""
 
 
 class TxHandler(Protocol):

@@ -31,7 +31,8 @@ from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger import queries
 from pocnet.ledger.app import ExecResult
 from pocnet.ledger.evidence import Evidence, EvidenceInvalid, SignedPart, make_evidence, parse_evidence, verify_evidence
-from pocnet.ledger.txtypes.accountability import active_validators, evidence_acceptable
+from pocnet.ledger.txtypes.accountability import evidence_acceptable
+from pocnet.ledger.txtypes.validators import peer_urls, validator_ids, validators_at
 from pocnet.ledger.state_machine import BlockInvalid
 from pocnet.ledger.tx import Tx
 from pocnet.node.chain import ChainError
@@ -97,13 +98,16 @@ class BftDriver:
         self.chain = node.chain
         g = node.genesis
         self.chain_id = g.chain_id
-        self.genesis_ids = [v.address for v in g.validators]
-        self.validator_set = frozenset(self.genesis_ids)   # who may sign messages at all
+        self.validator_set = frozenset(validator_ids(self.chain.state))   # who may sign messages at all
         self.validators = list(self.validators_at(self.chain.height + 1))  # the voting set now
         self.quorum = quorum_size(len(self.validators))
         self.my_id = node.key.address if node.key.address in self.validators else None
         self.evidence_pool: dict[str, Evidence] = {}
-        self.peers = {v.address: v.url for v in g.validators if v.address != node.key.address}
+        # every validator's URL on chain (genesis ones, joined, departed) plus the operator's
+        # seed peers (`pocnet init --peer`): a full node that is not a validator syncs from them
+        self.peers = dict(node.config.extra.get("seeds") or {})
+        self.peers.update(peer_urls(self.chain.state))
+        self.peers.pop(node.key.address, None)
         self.selector: ProposerSelector = selector or HashOrderSelector()
         params = g.params
         self.block_interval_s = params.block_interval_ms / 1000
@@ -142,9 +146,22 @@ class BftDriver:
 
     # ------------------------------------------------------------ validator set
     def validators_at(self, height: int) -> tuple[str, ...]:
-        """Voting set of ``height`` (genesis validators not jailed then), from committed state;
-        jail and release heights are fixed two heights ahead, so heights up to chain+2 work."""
-        return active_validators(self.chain.state, height, self.genesis_ids)
+        """Voting set of ``height`` (bonded members not jailed then), from committed state; joins,
+        leaves, jail and release are fixed two heights ahead, so heights up to chain+2 work."""
+        return validators_at(self.chain.state, height)
+
+    def _follow_set_changes(self) -> None:
+        """After a commit: new validators may sign messages and get our gossip (from the block
+        that commits their join, two heights before they vote)."""
+        ids = frozenset(validator_ids(self.chain.state))
+        if ids == self.validator_set:
+            return
+        self.validator_set = ids
+        for pid, url in peer_urls(self.chain.state).items():
+            if pid != self.node.key.address and self.peers.get(pid) != url:
+                self.peers[pid] = url
+                self.gossip.add_peer(pid, url)
+                log.info("new validator peer %s at %s", pid[:12], url)
 
     def _update_validator_set(self, height: int) -> None:
         vals = list(self.validators_at(height))
@@ -420,6 +437,7 @@ class BftDriver:
     def _forget_committed_height(self) -> None:
         """Drop per-height caches once the chain moved past them (commit or sync)."""
         h = self.chain.height
+        self._follow_set_changes()
         self._prune_evidence()
         self.candidates.clear()
         self.signed.clear()

@@ -100,7 +100,8 @@ class Chain:
     def next_context(self, proposer: str = "") -> BlockContext:
         """The next block's context as far as it is known before a proposal exists (for
         mempool admission): height, parent, a timestamp no earlier than the last block's."""
-        return BlockContext(self.chain_id, self.height + 1, self.head_hash, self.last_timestamp_ms + 1, proposer)
+        return BlockContext(self.chain_id, self.height + 1, self.head_hash, self.last_timestamp_ms + 1, proposer,
+                            beacon=self.head_beacon)
 
     @property
     def head_hash(self) -> str:
@@ -128,7 +129,7 @@ class Chain:
             alloc = out.allocation
             contribution = tuple(sorted(out.contribution.items()))
         return BlockContext(self.chain_id, height, self.head_hash, timestamp_ms, proposer, alloc, contribution,
-                            evidence)
+                            evidence, beacon=self.head_beacon)
 
     def usable_evidence(self, pool: Sequence[Evidence], height: int) -> tuple[Evidence, ...]:
         """Evidence from ``pool`` that the block at ``height`` may carry (verified, new, not expired)."""

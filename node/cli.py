@@ -276,6 +276,31 @@ def tx_unjail(key: Path = typer.Option(..., help="the jailed validator's key fil
     _submit(node, key, "unjail", {}, wait)
 
 
+@tx_app.command("validator-join")
+def tx_validator_join(key: Path = typer.Option(..., help="the joining validator's key file (its peer's "
+                                               "node_key.json): it signs its own join and pays the bond"),
+                      url: str = typer.Option(..., help="URL the other validators reach this peer at"),
+                      bond: int = typer.Option(..., help="tokens locked from the key's balance (>= genesis "
+                                               "consensus.min_bond)"),
+                      capacity: Optional[int] = typer.Option(None, help="work units per ms offered to the task "
+                                                             "market (PoC input) [default: 4]"),
+                      node: str = NODE_OPT, wait: bool = typer.Option(True)) -> None:
+    """Join the validator set: votes and proposes from two heights after the tx is committed.
+    See GET /validators (active_from)."""
+    payload: dict = {"validator": load_key(key).address, "url": url, "bond": bond}
+    if capacity is not None:
+        payload["capacity"] = capacity
+    _submit(node, key, "validator_join", payload, wait)
+
+
+@tx_app.command("validator-leave")
+def tx_validator_leave(key: Path = typer.Option(..., help="the leaving validator's key file (node_key.json)"),
+                       node: str = NODE_OPT, wait: bool = typer.Option(True)) -> None:
+    """Leave the validator set two heights after commit; the bond (minus any slash) is paid
+    back consensus.unbonding_heights later (GET /validators: active_until, unbond_at)."""
+    _submit(node, key, "validator_leave", {}, wait)
+
+
 def _find_task(c, task_id: str) -> dict | None:  # noqa: ANN001
     """The committed task with this id, or None while it is not committed."""
     import httpx

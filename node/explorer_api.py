@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from pocnet.ledger import queries
 from pocnet.ledger import txindex
+from pocnet.ledger.genesis import ValidatorInfo
 from pocnet.ledger.keys import is_hex
 from pocnet.ledger.state_machine import tx_types
 from pocnet.node.api import ApiError, ErrorOut
@@ -123,7 +124,11 @@ def validators_summary(node: "Node", last: int) -> dict[str, Any]:
     weights = state.get("poc", "weights") or {}  # contribution recorded by the last block (ledger/txtypes/providers.py)
     contribution = weights.get("contribution", {})
     out = []
-    for v in node.genesis.validators:
+    from pocnet.ledger.txtypes.validators import peer_urls, validator_ids
+    names = {v.address: v.name for v in node.genesis.validators}
+    urls = peer_urls(state)
+    for addr in validator_ids(state):   # genesis validators, then joined ones (departed included)
+        v = ValidatorInfo(names.get(addr, ""), addr, urls.get(addr, ""))
         p_rec = queries.provider(state, v.address)
         prov = p_rec.to_dict() if p_rec else None
         rep = p_rec.reputation_ppm if p_rec else None

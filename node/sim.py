@@ -224,6 +224,9 @@ class SimTransport:
     async def stop(self) -> None:
         return None
 
+    def add_peer(self, peer_id: str, url: str) -> None:
+        return None  # the simulated network already reaches every node
+
     async def heights(self) -> dict[str, int]:
         out = {}
         for pid in self._peers():

@@ -71,6 +71,16 @@ class Gossip:
             link.txs.extend(txs)
             link.wake.set()
 
+    def add_peer(self, peer_id: str, url: str) -> None:
+        """Gossip to a new peer (a validator joined); a changed URL replaces the old link."""
+        link = self.links.get(peer_id)
+        if link is not None:
+            link.url = url.rstrip("/")
+            return
+        link = self.links[peer_id] = PeerLink(peer_id, url)
+        if self._client is not None:   # already started: give it its sender task now
+            self._tasks.append(asyncio.create_task(self._sender(link), name=f"gossip-{peer_id[:8]}"))
+
     async def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0),
                                          limits=httpx.Limits(max_connections=4 * max(1, len(self.links))))

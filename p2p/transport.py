@@ -35,6 +35,9 @@ class Transport(Protocol):
 
     async def stop(self) -> None: ...
 
+    def add_peer(self, peer_id: str, url: str) -> None:
+        """A validator joined (or a peer's URL changed on chain): gossip to it from now on."""
+
     async def heights(self) -> dict[str, int]:
         """Committed height of each reachable peer."""
         ...
@@ -65,6 +68,10 @@ class HttpTransport:
 
     def broadcast_txs(self, txs: list[dict[str, Any]]) -> None:
         self.gossip.broadcast_txs(txs)
+
+    def add_peer(self, peer_id: str, url: str) -> None:
+        self.peers[peer_id] = url
+        self.gossip.add_peer(peer_id, url)
 
     async def start(self) -> None:
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0))

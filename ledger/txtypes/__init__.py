@@ -3,3 +3,4 @@ from pocnet.ledger.txtypes import providers, tasks, transfer  # noqa: F401
 from pocnet.ledger.txtypes import fml  # noqa: F401,E402
 from pocnet.ledger.txtypes import market  # noqa: F401,E402
 from pocnet.ledger.txtypes import accountability  # noqa: F401,E402
+from pocnet.ledger.txtypes import validators  # noqa: F401,E402

@@ -266,7 +266,7 @@ class CloseRegistrationHandler:
             prev = view.get(fc.NS_PLAN, fc.round_key(last))
             prev_partition = prev["partition"]
             prev_incentives = fc.deq_map(prev["incentives"])
-        seed = fc.round_seed(ctx.prev_hash, p.round)
+        seed = fc.round_seed(ctx.beacon, p.round)
         try:
             plan = plan_round(profiles, histories, prev_partition, seed, params, prev_incentives)
         except (ValueError, RuntimeError) as exc:  # deterministic: every peer leaves the tx out alike

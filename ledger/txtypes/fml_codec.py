@@ -57,13 +57,16 @@ def report_ns(rid: int) -> str:
     return f"fml_report:{rid}"
 
 
-def round_seed(prev_hash: str, rid: int) -> int:
-    """Seed of round ``rid``'s random draws: 60 bits of sha256(prev_hash ":fml:" rid).
+def round_seed(beacon: str, rid: int) -> int:
+    """Seed of round ``rid``'s random draws: 60 bits of sha256(beacon ":fml:" rid).
 
-    ``prev_hash`` is the hash of the block before the one that closes registration,
-    so no client can choose it and every peer derives the same seed.
+    ``beacon`` is the VRF beacon of the block before the one that closes registration
+    (``BlockContext.beacon``): no client can choose it, every peer derives the same seed,
+    and unlike that block's hash its proposer cannot grind it by trying tx sets or
+    timestamps (a VRF output is unique for its key and input; withholding the block is
+    the only choice left, as for the proposer ranking).
     """
-    digest = hashlib.sha256(f"{prev_hash}:fml:{rid}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{beacon}:fml:{rid}".encode()).hexdigest()
     return int(digest[:15], 16)
 
 

@@ -76,14 +76,15 @@ class LocalChain:
         self.nonces[key.address] = n + 1
         return sign_tx(key, self.chain_id, tx_type, n, payload)
 
-    def ctx(self, height: int | None = None, prev_hash: str | None = None):
+    def ctx(self, height: int | None = None, prev_hash: str | None = None, beacon: str | None = None):
         from pocnet.ledger.state_machine import BlockContext
         h = self.height + 1 if height is None else height
-        return BlockContext(self.chain_id, h, prev_hash or f"{h:064x}", 1000 * h, MSP.address)
+        return BlockContext(self.chain_id, h, prev_hash or f"{h:064x}", 1000 * h, MSP.address,
+                            beacon=beacon or f"{h:0128x}")
 
-    def block(self, txs: list, prev_hash: str | None = None) -> None:
+    def block(self, txs: list, prev_hash: str | None = None, beacon: str | None = None) -> None:
         from pocnet.ledger.state_machine import apply_block
-        view = apply_block(self.state, txs, self.ctx(prev_hash=prev_hash))
+        view = apply_block(self.state, txs, self.ctx(prev_hash=prev_hash, beacon=beacon))
         self.state.apply_writes(view.writes)
         self.height += 1
 

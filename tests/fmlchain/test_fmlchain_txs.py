@@ -193,9 +193,10 @@ def test_failed_tx_in_a_block_invalidates_it_and_leaves_state_untouched():
 
 
 # ------------------------------------------------------------------ full round
-def _full_round(prev_hash_of_close=None):
+def _full_round(beacon_of_close=None, prev_hash_of_close=None):
     c, profs = joined(8)
-    c.block([c.tx(MSP, "fml_close_registration", round_payload(1))], prev_hash=prev_hash_of_close)
+    c.block([c.tx(MSP, "fml_close_registration", round_payload(1))], prev_hash=prev_hash_of_close,
+            beacon=beacon_of_close)
     plan = RoundPlan.from_dict(c.state.get(fc.NS_PLAN, KEY1))
     report_all(c, plan, profs)
     c.block([c.tx(MSP, "fml_close_round", round_payload(1))])
@@ -228,13 +229,16 @@ def test_full_round_is_deterministic_conserves_tokens_and_pays_learners():
     assert all(f > 0 for f in plan.frequencies.values())
 
 
-def test_seed_comes_from_the_block_hash():
-    a, _, plan_a = _full_round("aa" * 32)
-    b, _, plan_b = _full_round("bb" * 32)
+def test_seed_comes_from_the_beacon_not_the_block_hash():
+    a, _, plan_a = _full_round("aa" * 64)
+    b, _, plan_b = _full_round("bb" * 64)
     sa = a.state.get(fc.NS_ROUND, KEY1)["seed"]
     sb = b.state.get(fc.NS_ROUND, KEY1)["seed"]
-    assert sa == fc.round_seed("aa" * 32, 1) and sb == fc.round_seed("bb" * 32, 1) and sa != sb
+    assert sa == fc.round_seed("aa" * 64, 1) and sb == fc.round_seed("bb" * 64, 1) and sa != sb
     assert plan_a.seed == sa and plan_b.seed == sb
+    # a proposer grinding its parent's hash (tx set, timestamp) no longer moves the seed
+    c, _, _ = _full_round("aa" * 64, prev_hash_of_close="cc" * 32)
+    assert c.state.get(fc.NS_ROUND, KEY1)["seed"] == sa
 
 
 def test_misreported_completion_time_is_flagged_and_costs_reputation():
