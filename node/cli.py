@@ -113,6 +113,44 @@ def genesis_new(home: Path = typer.Option(..., help="cluster home directory"),
     typer.echo(f"genesis {g.hash} for chain {g.chain_id} with {len(g.validators)} validator(s) in {home}")
 
 
+@app.command("init")
+def init_cmd(home: Path = typer.Option(..., help="new peer home"),
+             genesis: Path = typer.Option(..., help="the chain's genesis.json (copy it from any peer's home, "
+                                          "or GET /genesis)"),
+             peer: list[str] = typer.Option([], help="URL of a running peer to sync from (repeatable); "
+                                            "checked to serve this chain"),
+             port: int = typer.Option(26660, help="port this peer listens on"),
+             name: Optional[str] = typer.Option(None, help="peer name in logs [default: peer-<address>]")) -> None:
+    """Set up a peer for an existing chain: it syncs as a full node; it becomes a validator
+    with `pocnet tx validator-join` (then run `pocnet node --home HOME`)."""
+    import httpx
+
+    from pocnet.ledger.genesis import Genesis
+    from pocnet.node.setup_home import init_node_home
+    try:
+        g = Genesis.load(genesis)
+    except FileNotFoundError:
+        raise UsageFailure(f"--genesis {genesis} does not exist") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageFailure(f"--genesis {genesis} is not a pocnet genesis file: {exc}") from None
+    seeds: dict[str, str] = {}
+    for url in peer:
+        try:
+            st = httpx.get(url.rstrip("/") + "/status", timeout=10).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise CliError(f"--peer {url}: cannot read its /status ({type(exc).__name__}: {exc})") from None
+        if st.get("chain_id") != g.chain_id:
+            raise CliError(f"--peer {url} serves chain {st.get('chain_id')!r}, not {g.chain_id!r} of {genesis}")
+        seeds[str(st["peer_id"])] = url.rstrip("/")
+    try:
+        g, key = init_node_home(home, genesis, port, name, seeds)
+    except ValueError as exc:
+        raise UsageFailure(str(exc)) from None
+    typer.echo(f"peer {key.address} for chain {g.chain_id} in {home} (port {port}); "
+               f"start it with `pocnet node --home {home}`, join with "
+               f"`pocnet tx validator-join --key {home / 'node_key.json'} --url http://HOST:{port} --bond N`")
+
+
 @app.command("node")
 def node_cmd(home: Path = typer.Option(..., help="peer home (node_key.json, genesis.json, config.json)"),
              db_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL (default: SQLite in HOME)"),

@@ -124,3 +124,36 @@ def init_cluster_home(home: Path, peers: int, base_port: int, funds: list[tuple[
     for p in peer_homes(home, peers, base_port):
         shutil.copy(genesis_path, p.home / GENESIS_FILE)
     return genesis
+
+
+def init_node_home(home: Path, genesis_file: Path, port: int, name: str | None = None,
+                   seeds: dict[str, str] | None = None) -> tuple[Genesis, KeyPair]:
+    """Home of a peer joining an existing chain (a full node until it joins the validator set
+    by a ``validator_join`` tx): the chain's genesis, a new node key, a config listening on
+    ``port``, and ``seeds`` (peer id -> URL) it syncs from besides the validators on chain.
+
+    Refuses a home that already holds another chain; rerunning on the same genesis keeps the
+    key and only updates port and seeds."""
+    home = Path(home)
+    genesis = Genesis.load(genesis_file)   # validates it (raises ValueError naming the problem)
+    existing = home / GENESIS_FILE
+    if existing.exists() and Genesis.load(existing).hash != genesis.hash:
+        raise ValueError(f"{home} already holds another chain ({Genesis.load(existing).chain_id}); "
+                         "use another --home")
+    home.mkdir(parents=True, exist_ok=True)
+    genesis.save(existing)
+    key_path = home / NODE_KEY_FILE
+    if key_path.exists():
+        key = KeyPair.load(key_path)
+    else:
+        key = KeyPair.generate()
+        key.save(key_path)
+    fresh = not (home / "config.json").exists()
+    cfg = NodeConfig.load(home)
+    if name or fresh:
+        cfg.name = name or f"peer-{key.address[:8]}"
+    cfg.port = port
+    if seeds:
+        cfg.extra = dict(cfg.extra, seeds=dict(seeds))
+    cfg.save(home)
+    return genesis, key

@@ -46,6 +46,8 @@ from pocnet.ledger.errors import TxRejected
 from pocnet.ledger.genesis import Genesis, ValidatorInfo
 from pocnet.ledger.keys import KeyPair
 from pocnet.ledger.tx import sign_tx
+from pocnet.ledger.txtypes.validators import validators_at
+from pocnet.consensus.engine import quorum_size
 from pocnet.node.bft import BftDriver
 from pocnet.node.config import GENESIS_FILE, NODE_KEY_FILE, NodeConfig
 from pocnet.node.mempool import Mempool
@@ -152,6 +154,11 @@ class DriverSimConfig:
     tx_window_ms: int = 600
     max_time_ms: int = 60_000
     consensus: dict[str, int] = field(default_factory=lambda: dict(SIM_CONSENSUS))
+    # changing validator set: `joiners` extra nodes ("j0", ...) start as full nodes (funded in
+    # genesis, not validators); set_changes = ((node, "join" | "leave", at ms), ...) sends that
+    # node's validator_join / validator_leave tx (to a steady validator) at that virtual time
+    joiners: int = 0
+    set_changes: tuple[tuple[str, str, int], ...] = ()
 
 
 class SimNetwork:
@@ -270,6 +277,8 @@ class DriverSimResult:
     delivered: int
     dropped: int
     problems: list[str] = field(default_factory=list)
+    final_set: tuple[str, ...] = ()          # names of the voting set after the last height
+    signers: dict[str, int] = field(default_factory=dict)  # name -> commit signatures on chain
 
     @property
     def ok(self) -> bool:
@@ -283,15 +292,18 @@ def _key(seed: int, i: int) -> KeyPair:
 def _make_homes(root: Path, cfg: DriverSimConfig, senders: list[KeyPair]) -> list[Path]:
     keys = [_key(cfg.seed, i) for i in range(cfg.n)]
     vals = tuple(ValidatorInfo(f"v{i}", k.address, f"sim://v{i}") for i, k in enumerate(keys))
-    genesis = Genesis(f"sim-{cfg.seed}", EPOCH_MS, vals, {s.address: 10**12 for s in senders}, dict(cfg.consensus))
+    joiners = [_key(cfg.seed, 1000 + j) for j in range(cfg.joiners)]
+    funds = {s.address: 10**12 for s in senders} | {k.address: 10**9 for k in joiners}
+    genesis = Genesis(f"sim-{cfg.seed}", EPOCH_MS, vals, funds, dict(cfg.consensus))
     genesis.check()
     homes = []
-    for i, k in enumerate(keys):
-        home = root / f"v{i}"
+    named = [(f"v{i}", k) for i, k in enumerate(keys)] + [(f"j{j}", k) for j, k in enumerate(joiners)]
+    for name, k in named:
+        home = root / name
         home.mkdir(parents=True)
         genesis.save(home / GENESIS_FILE)
         k.save(home / NODE_KEY_FILE)
-        NodeConfig(name=f"v{i}").save(home)
+        NodeConfig(name=name).save(home)
         homes.append(home)
     return homes
 
@@ -312,7 +324,7 @@ def run_driver_sim(cfg: DriverSimConfig) -> DriverSimResult:
             for i, node in enumerate(nodes):
                 addr = node.key.address
                 net.nodes[addr] = node
-                net.names[addr] = f"v{i}"
+                net.names[addr] = node.config.name
                 privvals[addr] = MemoryPrivVal()
             skews = {a: rng.randint(-cfg.skew_ms, cfg.skew_ms) for a in net.nodes}
 
@@ -399,8 +411,29 @@ async def _run(cfg: DriverSimConfig, loop: VirtualTimeLoop, net: SimNetwork, rng
 
         loop.call_later(at, submit)
 
+    set_nonces: dict[str, int] = {}
+    refused_changes: list[str] = []
+    for name, op, at_ms in cfg.set_changes:
+        addr = by_name[name]
+        key = net.nodes[addr].key
+        n = set_nonces.get(addr, 0)
+        set_nonces[addr] = n + 1
+        payload = ({"validator": addr, "url": f"http://{name}.sim", "bond": net.nodes[addr].chain.params.min_bond}
+                   if op == "join" else {})
+        stx = sign_tx(key, f"sim-{cfg.seed}", f"validator_{op}", n, payload)
+
+        def submit_change(tx: Any = stx) -> None:
+            target = steady[0]   # one peer for all set changes: a leave is admitted after the join
+            try:
+                net.nodes[target].submit_tx_obj(tx.to_dict())
+                accepted.append(tx.hash)
+            except TxRejected as exc:
+                refused_changes.append(f"{tx.type} of {net.names[tx.sender]} refused: {exc}")
+
+        loop.call_later(at_ms / 1000, submit_change)
+
     target_h = cfg.heights
-    done_after_txs = cfg.tx_window_ms / 1000
+    done_after_txs = max([cfg.tx_window_ms] + [at for _, _, at in cfg.set_changes]) / 1000
     while loop.time() * 1000 < cfg.max_time_ms:
         await asyncio.sleep(0.05)
         if loop.time() < done_after_txs or net.down - crashed:
@@ -410,7 +443,9 @@ async def _run(cfg: DriverSimConfig, loop: VirtualTimeLoop, net: SimNetwork, rng
             break
     for t in runs.values():
         t.cancel()
-    return _check(cfg, net, live, accepted, loop)
+    result = _check(cfg, net, live, accepted, loop)
+    result.problems.extend(refused_changes)
+    return result
 
 
 def _committed(node: Node, hashes: list[str]) -> bool:
@@ -422,7 +457,7 @@ def _check(cfg: DriverSimConfig, net: SimNetwork, live: list[str], accepted: lis
     problems: list[str] = []
     hashes: dict[str, list[str]] = {}
     roots: dict[str, list[str]] = {}
-    validators = set(net.nodes)
+    signers: dict[str, int] = {}
     max_round = 0
     for addr in live:
         node = net.nodes[addr]
@@ -435,10 +470,16 @@ def _check(cfg: DriverSimConfig, net: SimNetwork, live: list[str], accepted: lis
                 problems.append(f"{name}: missing block")
                 continue
             max_round = max(max_round, b.header.round)
+            # the set of each height, read from the final state: exact here (nobody is jailed
+            # or rejoins during a simulated run, so no record is overwritten)
+            vals = validators_at(node.chain.state, b.height)
             try:
-                check_certificate(b, node.genesis.chain_id, validators, node.driver.quorum)  # type: ignore[attr-defined]
+                check_certificate(b, node.genesis.chain_id, set(vals), quorum_size(len(vals)))
             except Exception as exc:  # noqa: BLE001
                 problems.append(f"{name}: block {b.height} certificate: {exc}")
+            if addr == live[0] and b.commit is not None:
+                for sig in b.commit.signatures:
+                    signers[net.names[sig.validator]] = signers.get(net.names[sig.validator], 0) + 1
     for h in range(max((len(v) for v in hashes.values()), default=0)):
         seen = {v[h] for v in hashes.values() if len(v) > h}
         if len(seen) > 1:
@@ -449,9 +490,11 @@ def _check(cfg: DriverSimConfig, net: SimNetwork, live: list[str], accepted: lis
     heights = {net.names[a]: net.nodes[a].chain.height for a in live}
     committed = sum(1 for h in accepted if net.nodes[live[0]].storage.get_tx(h) is not None)
     completed = all(v >= cfg.heights for v in heights.values()) and committed == len(accepted)
+    first = net.nodes[live[0]].chain
+    final_set = tuple(net.names[a] for a in validators_at(first.state, first.height + 1))
     return DriverSimResult(cfg.seed, heights, hashes, roots, tuple(net.names[a] for a in live), completed,
                            int(loop.time() * 1000), max_round, len(accepted), committed, net.delivered,
-                           net.dropped, problems)
+                           net.dropped, problems, final_set, signers)
 
 
 # --------------------------------------------------------------------------- scenarios

@@ -55,3 +55,18 @@ def test_driver_sim_sweep_200_seeds():
         if not r.ok:
             failed.append((seed, r.heights, r.problems[:2]))
     assert not failed, failed
+
+
+CHANGES = (("j0", "join", 200), ("v1", "leave", 1500))
+
+
+@pytest.mark.parametrize("seed", range(5))  # one of each fault class, with a changing set
+def test_driver_sim_with_a_joining_and_a_leaving_validator(seed):
+    """j0 joins by tx, v1 leaves by tx; agreement, certificates checked against the set of each
+    height, identical roots; j0 ends up signing commits and v1 is out of the final set."""
+    from dataclasses import replace
+    r = run_driver_sim(replace(scenario(seed), joiners=1, set_changes=CHANGES, heights=12, max_time_ms=90_000))
+    _assert_ok(r)
+    assert r.final_set == ("v0", "v2", "v3", "j0"), r.final_set
+    assert r.signers.get("j0", 0) > 0 and r.heights["j0"] >= 12
+    assert r.heights["v1"] >= 12            # the leaver keeps following as a full node
