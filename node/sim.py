@@ -321,7 +321,7 @@ def run_driver_sim(cfg: DriverSimConfig) -> DriverSimResult:
             homes = _make_homes(Path(tmp), cfg, senders)
             nodes = [Node(h, db_url="sqlite://") for h in homes]
             privvals: dict[str, MemoryPrivVal] = {}
-            for i, node in enumerate(nodes):
+            for node in nodes:
                 addr = node.key.address
                 net.nodes[addr] = node
                 net.names[addr] = node.config.name
