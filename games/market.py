@@ -432,7 +432,66 @@ def _leader_br(ar: _Arrays, p: np.ndarray, j: int, points: int, refine: int,
         lo, hi = max(lo_all, best_x - step), min(hi_all, best_x + step)
         xs = np.linspace(lo, hi, 21)
         step = (hi - lo) / 20
-    return best_x, best_u
+    return _polish_smooth_max(ar, p, j, best_x, best_u)
+
+
+POLISH_H = 1e-4            # finite-difference half-width of the leader's polish, relative to [c_j, p_max]
+POLISH_KEEP = 1e-14        # a polished price may lose this much utility (relative) to the grid's best: noise
+
+
+def _polish_smooth_max(ar: _Arrays, p: np.ndarray, j: int, x: float, u: float) -> tuple[float, float]:
+    """Newton steps on dU_Lj/dp_j (finite differences) from the grid's best price.
+
+    Why: at a smooth maximum U_Lj is flat to second order, so comparing utilities
+    resolves the maximiser only to about sqrt(machine eps) (~1e-8 in price): the
+    grid's argmax among near-ties is decided by rounding noise, and the leaders'
+    Gauss-Seidel sweep then cycles with an amplitude of ~2e-8, above the solver's
+    1e-8 tolerance (found by the property test; tests/market/test_market_game.py).
+    The zero of the derivative is well conditioned. The derivative is the
+    five-point stencil (bias O(h^4), ~1e-16 with h = 1e-4 of the price range, where
+    the three-point one was off by ~1e-8 in price); the second difference only
+    scales the step, so its O(h^2) error slows Newton but does not move its fixed point.
+    Only used where the maximum is smooth: the stencil must stay inside
+    [c_j, p_max], every follower must keep its regime (free / binding / out) across
+    it (a regime change is a kink, where the grid search is already exact), the
+    curvature must be negative and the step must stay inside the stencil;
+    otherwise the grid's answer stands. The polished price may not lose more than
+    rounding noise (POLISH_KEEP, relative) of the grid's best utility.
+    """
+    lo_all, hi_all = float(ar.c[j]), float(ar.p_max)
+    h = POLISH_H * (hi_all - lo_all)
+    if h <= 0:
+        return x, u
+    x0, u0 = x, u
+    offsets = np.array([-2.0, -1.0, 0.0, 1.0, 2.0]) * h
+    for _ in range(4):
+        if x - 2 * h < lo_all or x + 2 * h > hi_all:
+            break
+        P = np.repeat(p[None, :], 5, axis=0)
+        P[:, j] = x + offsets
+        B, _, st, _, conv = _follower_eq_batch(ar, P)
+        if not conv or not np.all(st == st[2]):
+            break
+        u2m, um, uc, up, u2p = _leader_utils_batch(ar, P, B)[:, j]
+        curv = (up - 2 * uc + um) / (h * h)
+        if not curv < 0:
+            break
+        slope = (8 * (up - um) - (u2p - u2m)) / (12 * h)
+        dx = -slope / curv
+        if not abs(dx) <= h:
+            break
+        x = x + dx
+        if abs(dx) <= 1e-6 * h:
+            break
+    if x == x0:
+        return x0, u0
+    P = p[None, :].copy()
+    P[0, j] = x
+    B, _, _, _, conv = _follower_eq_batch(ar, P)
+    ux = float(_leader_utils_batch(ar, P, B)[0, j])
+    if not conv or not ux >= u0 - POLISH_KEEP * max(abs(u0), REL_FLOOR):
+        return x0, u0
+    return x, max(ux, u0)
 
 
 @dataclass(frozen=True)
