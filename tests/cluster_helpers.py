@@ -80,6 +80,15 @@ class Cluster:
     def cut(self, i: int, others: list[int]) -> None:
         self.http.post(self.urls[i] + "/debug/faults", json={"cut": [self.ids[j] for j in others]})
 
+    def committed_everywhere(self, hashes: list[str]) -> bool:
+        """Every given tx is committed in every peer's view (poll with wait_until)."""
+        for url in self.urls:
+            for h in hashes:
+                r = self.http.get(f"{url}/txs/{h}")
+                if r.status_code != 200 or r.json()["status"] != "committed":
+                    return False
+        return True
+
     def assert_same_chain(self, peers: list[int] | None = None, upto: int | None = None) -> int:
         """Identical block hash and state root at every height all given peers have."""
         peers = self.alive() if peers is None else peers

@@ -48,3 +48,18 @@ def free_port_block(n: int) -> int:
 @pytest.fixture
 def port_block():
     return free_port_block
+
+
+@pytest.fixture
+def cluster(tmp_path, port_block):
+    """A started 4-peer cluster of real processes (tests.cluster_helpers.Cluster), stopped after the test.
+
+    Modules that need other settings (consensus timeouts, byzantine peers) define their own ``cluster``.
+    """
+    from tests.cluster_helpers import Cluster
+
+    c = Cluster(tmp_path / "net", port_block(4))
+    try:
+        yield c.start_all()
+    finally:
+        c.stop_all()

@@ -75,24 +75,6 @@ def browser():
         shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture
-def cluster(tmp_path, port_block):
-    c = Cluster(tmp_path / "net", port_block(4))
-    try:
-        yield c.start_all()
-    finally:
-        c.stop_all()
-
-
-def _committed_everywhere(c: Cluster, hashes: list[str]) -> bool:
-    for url in c.urls:
-        for h in hashes:
-            r = c.http.get(f"{url}/txs/{h}")
-            if r.status_code != 200 or r.json()["status"] != "committed":
-                return False
-    return True
-
-
 def run_fml_round(c: Cluster) -> tuple[int, list[str]]:
     """One settled FML round with 8 learners and 2 coalitions (as tests/fmlchain). -> (id, heads)"""
     clients = [FmlChainClient(u) for u in c.urls]
@@ -103,7 +85,7 @@ def run_fml_round(c: Cluster) -> tuple[int, list[str]]:
 
     def step(txs: list) -> None:
         hashes = [t.hash for t in txs]
-        wait_until(lambda: _committed_everywhere(c, hashes), 90, 0.3)
+        wait_until(lambda: c.committed_everywhere(hashes), 90, 0.3)
 
     open_tx = clients[0].submit(msp, "fml_open_round", open_round_payload(200.0, DIM, n_coalitions=2))
     step([via(i).submit(k, "fml_register", register_payload(p)) for i, (k, p) in enumerate(zip(learners, profs))]
@@ -162,7 +144,7 @@ def test_explorer_and_docs_in_chromium(cluster, browser):
             for n in range(3)]
     for t in txs:
         assert c.http.post(base + "/txs", json=t.to_dict()).status_code == 202
-    wait_until(lambda: _committed_everywhere(c, [t.hash for t in txs]), 60, 0.3)
+    wait_until(lambda: c.committed_everywhere([t.hash for t in txs]), 60, 0.3)
     rid, heads = run_fml_round(c)
 
     # --- home: block list, head advances live through /events

@@ -18,15 +18,6 @@ from tests.proc_helpers import wait_until
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def cluster(tmp_path, port_block):
-    c = Cluster(tmp_path / "net", port_block(4))
-    try:
-        yield c.start_all()
-    finally:
-        c.stop_all()
-
-
 def metrics(c: Cluster, i: int) -> dict[tuple[str, tuple], float]:
     out = {}
     for fam in text_string_to_metric_families(c.http.get(c.urls[i] + "/metrics").text):

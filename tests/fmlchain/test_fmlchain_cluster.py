@@ -7,29 +7,10 @@ import pytest
 from pocnet.fml.chain_client import (FmlChainClient, join_payload, open_round_payload, register_payload, report_payloads,
                               round_payload)
 from pocnet.games.params import GameParams
-from tests.cluster_helpers import Cluster
 from tests.fmlchain.fmlchain_support import DIM, LEARNERS, as_on_chain, honest_reports, key_of, profiles
 from tests.proc_helpers import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cluster(tmp_path, port_block):
-    c = Cluster(tmp_path / "net", port_block(4))
-    try:
-        yield c.start_all()
-    finally:
-        c.stop_all()
-
-
-def _committed_everywhere(c: Cluster, hashes: list[str]) -> bool:
-    for url in c.urls:
-        for h in hashes:
-            r = c.http.get(f"{url}/txs/{h}")
-            if r.status_code != 200 or r.json()["status"] != "committed":
-                return False
-    return True
 
 
 def test_full_round_through_four_peers(cluster):
@@ -42,7 +23,7 @@ def test_full_round_through_four_peers(cluster):
 
     def step(txs: list) -> None:
         hashes = [t.hash for t in txs]
-        wait_until(lambda: _committed_everywhere(c, hashes), 60, 0.3)
+        wait_until(lambda: c.committed_everywhere(hashes), 60, 0.3)
 
     open_tx = clients[0].submit(msp, "fml_open_round", open_round_payload(200.0, DIM, n_coalitions=2))
     step([via(i).submit(k, "fml_register", register_payload(p)) for i, (k, p) in enumerate(zip(learners, profs))]

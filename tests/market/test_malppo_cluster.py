@@ -8,19 +8,9 @@ from pocnet.games import malppo as ml  # noqa: E402
 from pocnet.games import market as mk  # noqa: E402
 from pocnet.games.malppo_chain import ChainMarketEnv  # noqa: E402
 from pocnet.games.market_chain import demand_quanta, posted_point  # noqa: E402
-from tests.cluster_helpers import Cluster  # noqa: E402
 from tests.market.market_chain_support import MRPS, MSPS  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cluster(tmp_path, port_block):
-    c = Cluster(tmp_path / "net", port_block(4))
-    try:
-        yield c.start_all()
-    finally:
-        c.stop_all()
 
 
 def test_agents_trade_through_four_peers(cluster):

@@ -4,19 +4,9 @@ import pytest
 
 from pocnet.games import market as mk
 from pocnet.games.market_chain import MarketClient, posted_point
-from tests.cluster_helpers import Cluster
 from tests.market.market_chain_support import MRPS, MSPS
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cluster(tmp_path, port_block):
-    c = Cluster(tmp_path / "net", port_block(4))
-    try:
-        yield c.start_all()
-    finally:
-        c.stop_all()
 
 
 def test_market_round_settles_identically_on_four_peers(cluster):
