@@ -74,6 +74,28 @@ def run_trends(seeds: int = 10, kappa: float = 15.5, echo: Callable[[str], None]
     return res
 
 
+def _family_panels(ax: Any, families: dict[str, Any], panels: tuple[tuple[str, str], ...], xlabel: str,
+                   label: str) -> None:
+    """One curve per family (e.g. per M) in each panel (key, title); x = the points' keys."""
+    for fam, pts in families.items():
+        xs = [float(x) for x in pts]
+        for a, (key, title) in zip(ax, panels):
+            a.plot(xs, [v[key] for v in pts.values()], "o-", label=label.format(fam))
+            a.set_xlabel(xlabel)
+            a.set_title(title)
+    ax[0].legend()
+
+
+def _save(fig: Any, path: Path, title: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_trends(res: dict[str, Any], out: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -82,34 +104,18 @@ def plot_trends(res: dict[str, Any], out: Path) -> list[Path]:
     paths = []
     k = res["kappa"]
     fig, ax = plt.subplots(1, 4, figsize=(16, 3.6))
-    for m, pts in res["fig5"].items():
-        ns = [int(n) for n in pts]
-        for a, key, label in zip(ax, ("demand", "U_F", "U_L", "welfare"),
-                                 ("avg MSP demand (x B0)", "avg MSP utility", "avg MRP utility", "social welfare")):
-            a.plot(ns, [pts[str(n)][key] for n in ns], "o-", label=f"M = {m}")
-            a.set_xlabel("N (MSPs)")
-            a.set_title(label)
-    ax[0].legend()
-    fig.suptitle(f"Fig. 5 trends: equilibrium vs N and M (kappa = {k}, {res['seeds']} draws per point)")
-    fig.tight_layout()
-    paths.append(out / "market_fig5.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    _family_panels(ax, res["fig5"], (("demand", "avg MSP demand (x B0)"), ("U_F", "avg MSP utility"),
+                                     ("U_L", "avg MRP utility"), ("welfare", "social welfare")),
+                   "N (MSPs)", "M = {}")
+    paths.append(_save(fig, out / "market_fig5.png",
+                       f"Fig. 5 trends: equilibrium vs N and M (kappa = {k}, {res['seeds']} draws per point)"))
 
     fig, ax = plt.subplots(1, 4, figsize=(16, 3.6))
-    for ma, pts in res["fig6"].items():
-        xs = [float(x) for x in pts]
-        for a, key, label in zip(ax, ("price", "demand", "U_F", "U_L"),
-                                 ("avg MRP price", "avg MSP demand (x B0)", "avg MSP utility", "avg MRP utility")):
-            a.plot(xs, [pts[x][key] for x in pts], "o-", label=f"mu_alpha = {ma}")
-            a.set_xlabel("mu_c (mean MRP cost)")
-            a.set_title(label)
-    ax[0].legend()
-    fig.suptitle(f"Fig. 6 trends: equilibrium vs mean cost and mean satisfaction (M = 3, N = 4, kappa = {k})")
-    fig.tight_layout()
-    paths.append(out / "market_fig6.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    _family_panels(ax, res["fig6"], (("price", "avg MRP price"), ("demand", "avg MSP demand (x B0)"),
+                                     ("U_F", "avg MSP utility"), ("U_L", "avg MRP utility")),
+                   "mu_c (mean MRP cost)", "mu_alpha = {}")
+    paths.append(_save(fig, out / "market_fig6.png",
+                       f"Fig. 6 trends: equilibrium vs mean cost and mean satisfaction (M = 3, N = 4, kappa = {k})"))
 
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.6))
     pts = res["fig7"]
@@ -123,28 +129,20 @@ def plot_trends(res: dict[str, Any], out: Path) -> list[Path]:
     ax[1].plot(xs, [pts[x]["welfare"] for x in pts], "s-", label="social welfare")
     ax[1].set_xlabel("mu_w (mean social tie)")
     ax[1].legend()
-    fig.suptitle(f"Fig. 7 trends (M = 3, N = 4, kappa = {k})")
-    fig.tight_layout()
-    paths.append(out / "market_fig7.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_save(fig, out / "market_fig7.png", f"Fig. 7 trends (M = 3, N = 4, kappa = {k})"))
 
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
     pts = res["fig8"]
     xs = [float(x) for x in pts]
     for j in range(3):
-        ax[0].plot(xs, [pts[x]["prices"][j] for x in pts], "o-", label=f"MRP{j + 1}")
-        ax[1].plot(xs, [pts[x]["demand_each_mrp"][j] for x in pts], "o-", label=f"MRP{j + 1}")
-        ax[2].plot(xs, [pts[x]["U_L_each"][j] for x in pts], "o-", label=f"MRP{j + 1}")
+        for a, key in zip(ax, ("prices", "demand_each_mrp", "U_L_each")):
+            a.plot(xs, [pts[x][key][j] for x in pts], "o-", label=f"MRP{j + 1}")
     for a, t in zip(ax, ("price", "bandwidth sold (x B0)", "MRP utility")):
         a.set_xlabel("c_1 (c_2 = 0.1, c_3 = 0.5)")
         a.set_title(t)
     ax[0].legend()
-    fig.suptitle(f"Fig. 8 trends: competition when MRP1's cost rises (N = 4, kappa = {k})")
-    fig.tight_layout()
-    paths.append(out / "market_fig8.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_save(fig, out / "market_fig8.png",
+                       f"Fig. 8 trends: competition when MRP1's cost rises (N = 4, kappa = {k})"))
     return paths
 
 
