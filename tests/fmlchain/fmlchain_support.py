@@ -8,6 +8,7 @@ from pocnet.games.params import GameParams
 from pocnet.games.profile import LearnerProfile
 from pocnet.games.round import MemberReport, RoundPlan
 from pocnet.ledger.keys import KeyPair
+from tests.chain_support import PureChain
 
 MSP = KeyPair.from_seed(b"\x51" * 32)
 LEARNERS = [KeyPair.from_seed(bytes([0x60 + i]) * 32) for i in range(12)]
@@ -56,48 +57,14 @@ def key_of(address: str) -> KeyPair:
     raise KeyError(address)
 
 
-class LocalChain:
+class LocalChain(PureChain):
     """A genesis state plus a block applier: the pure state machine with no node around it."""
 
     def __init__(self, chain_id: str = "fml-test", balance: int = 10**12, game_params: dict | None = None) -> None:
         from pocnet.ledger.genesis import Genesis, ValidatorInfo
-        from pocnet.ledger.state_machine import genesis_state
-        self.chain_id = chain_id
-        self.genesis = Genesis(chain_id, 0, (ValidatorInfo("v0", MSP.address, "http://127.0.0.1:1"),),
-                               {MSP.address: balance}, game_params=game_params or {})
-        self.state = genesis_state(self.genesis)
-        self.height = 0
-        self.nonces: dict[str, int] = {}
+        super().__init__(Genesis(chain_id, 0, (ValidatorInfo("v0", MSP.address, "http://127.0.0.1:1"),),
+                                 {MSP.address: balance}, game_params=game_params or {}), MSP.address)
 
-    def tx(self, key: KeyPair, tx_type: str, payload: dict):
-        """A signed tx with the sender's next nonce (the nonce is consumed even if the tx fails later)."""
-        from pocnet.ledger.tx import sign_tx
-        n = self.nonces.get(key.address, 0)
-        self.nonces[key.address] = n + 1
-        return sign_tx(key, self.chain_id, tx_type, n, payload)
-
-    def ctx(self, height: int | None = None, prev_hash: str | None = None, beacon: str | None = None):
-        from pocnet.ledger.state_machine import BlockContext
-        h = self.height + 1 if height is None else height
-        return BlockContext(self.chain_id, h, prev_hash or f"{h:064x}", 1000 * h, MSP.address,
-                            beacon=beacon or f"{h:0128x}")
-
-    def block(self, txs: list, prev_hash: str | None = None, beacon: str | None = None) -> None:
-        from pocnet.ledger.state_machine import apply_block
-        view = apply_block(self.state, txs, self.ctx(prev_hash=prev_hash, beacon=beacon))
-        self.state.apply_writes(view.writes)
-        self.height += 1
-
-    def refuse(self, key: KeyPair, tx_type: str, payload: dict):
-        """Apply one tx on a throwaway view; return the TxRejected (fails the test if it applies)."""
-        from pocnet.ledger.errors import TxRejected
-        from pocnet.ledger.state_machine import apply_tx
-        from pocnet.ledger.tx import sign_tx
-        n = self.nonces.get(key.address, 0)
-        tx = sign_tx(key, self.chain_id, tx_type, n, payload)
-        view = self.state.view()
-        try:
-            apply_tx(view, tx, self.ctx())
-        except TxRejected as exc:
-            return exc
-        raise AssertionError(f"{tx_type} {payload} was accepted")
+    def default_beacon(self, height: int) -> str:
+        """FML round seeds come from the parent beacon: a distinct one per height, as on a chain."""
+        return f"{height:0128x}"
