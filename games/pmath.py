@@ -138,18 +138,12 @@ def powi(x: float, n: int) -> float:
     """x**n for an integer n >= 0 by binary exponentiation (a fixed sequence of products; no libm ``pow``)."""
     if n < 0:
         raise ValueError("powi: n must be >= 0")
-    result = 1.0
-    base = x
-    while n > 0:
-        if n & 1:
-            result = result * base
-        n >>= 1
-        if n:
-            base = base * base
-    return result
+    return _powi_loop(x, n)
 
 
-def _powi_nb_src(x, n):  # pragma: no cover - compiled below (numba cannot raise with a message cheaply)
+def _powi_loop(x, n):
+    """The products of ``powi`` (n >= 0; n < 0 gives 1.0): the one source of powi and powi_nb, which
+    checks nothing (numba cannot raise with a message cheaply)."""
     result = 1.0
     base = x
     while n > 0:
@@ -163,7 +157,7 @@ def _powi_nb_src(x, n):  # pragma: no cover - compiled below (numba cannot raise
 
 exp_nb = numba.njit(**_JIT)(exp)
 log1p_nb = numba.njit(**_JIT)(log1p)
-powi_nb = numba.njit(**_JIT)(_powi_nb_src)
+powi_nb = numba.njit(**_JIT)(_powi_loop)
 
 
 @numba.njit(**_JIT)
