@@ -40,9 +40,11 @@ def http_status(exc: TxRejected) -> int:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error: str, field: str, reason: str) -> None:
+    def __init__(self, status: int, error: str, field: str, reason: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(reason)
         self.status, self.error, self.field, self.reason = status, error, field, reason
+        self.headers = headers
 
 
 class ErrorOut(BaseModel):
@@ -100,8 +102,10 @@ class StatusOut(BaseModel):
     consensus: dict[str, Any]
 
 
-def _error_response(status: int, error: str, field: str, reason: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": error, "field": field, "reason": reason})
+def _error_response(status: int, error: str, field: str, reason: str,
+                    headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": error, "field": field, "reason": reason},
+                        headers=headers)
 
 
 _HTTP_ERRORS = {404: "not found", 405: "method not allowed", 413: "body too large", 415: "unsupported media type"}
@@ -152,7 +156,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error_response(exc.status, exc.error, exc.field, exc.reason)
+        return _error_response(exc.status, exc.error, exc.field, exc.reason, exc.headers)
 
     @app.exception_handler(TxRejected)
     async def _tx_rejected(_: Request, exc: TxRejected) -> JSONResponse:
@@ -181,6 +185,19 @@ async def read_json_body(request: Request, max_bytes: int) -> Any:
     """Read and parse a bounded JSON body: 415 wrong type, 413 too large, 408 too slow,
     400 malformed (see ledger.encoding.loads_strict for what is refused)."""
     require_json_content_type(request)
+    return parse_json_body(await read_body(request, max_bytes))
+
+
+def parse_json_body(body: bytes) -> Any:
+    """400 unless ``body`` is strict JSON (ledger.encoding.loads_strict)."""
+    try:
+        return loads_strict(body)
+    except EncodingError as exc:
+        raise ApiError(400, "malformed JSON", exc.path, exc.reason) from None
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, bounded: 413 too large, 408 too slow."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes:
         raise ApiError(413, "body too large", "$", f"body is {length} bytes; limit is {max_bytes}")
@@ -194,10 +211,7 @@ async def read_json_body(request: Request, max_bytes: int) -> Any:
     except TimeoutError:
         raise ApiError(408, "request timeout", "$",
                        f"body not received within {BODY_READ_TIMEOUT_S:.0f} s") from None
-    try:
-        return loads_strict(bytes(body))
-    except EncodingError as exc:
-        raise ApiError(400, "malformed JSON", exc.path, exc.reason) from None
+    return bytes(body)
 
 
 def _check_address(address: str) -> None:

@@ -38,6 +38,7 @@ from pocnet.ledger.tx import Tx
 from pocnet.node.chain import ChainError
 from pocnet.node.future_pool import FuturePool
 from pocnet.node.privval import PrivValState
+from pocnet.p2p.auth import HDR_RETRY_MS, AuthRefused, PeerAuthenticator
 from pocnet.p2p.blocks import parse_block
 from pocnet.p2p.gossip import FaultFilter
 from pocnet.p2p.sync import check_certificate
@@ -118,7 +119,11 @@ class BftDriver:
         self.clock: Clock = clock or SystemClock()
         # the network (name kept from when it was only gossip): broadcast + catch-up requests
         self.gossip: Transport = transport or HttpTransport(node.key.address, self.peers, self.chain_id,
-                                                            self.stats, self.faults)
+                                                            self.stats, self.faults, signer=node.key)
+        # who may use /p2p/* (docs/p2p-auth.md): validators on chain + configured full nodes
+        self.full_nodes = frozenset(node.config.full_nodes)
+        self.auth = PeerAuthenticator(node.key.address, self.chain_id, self.is_known_peer,
+                                      rate_per_s=node.config.p2p_rate_per_s, burst=node.config.p2p_burst)
         self.engine = Engine(self.my_id, self.validators, self._proposer, params.timeouts(),
                              self.chain.height + 1)
         self.privval = privval if privval is not None else PrivValState(node.home)
@@ -686,27 +691,55 @@ class BftDriver:
             self._advance_engine()
 
     # ------------------------------------------------------------ HTTP routes
+    def is_known_peer(self, peer: str) -> bool:
+        """May ``peer`` use /p2p/*: a validator on chain (anyone who may sign consensus
+        messages) or a full node listed in this node's config."""
+        return peer in self.validator_set or peer in self.full_nodes
+
+    async def authenticate(self, request: Request, max_body: int) -> tuple[str, bytes]:
+        """The authenticated sender of a /p2p/* request and its body (read only after the
+        envelope's signature verified); 401 / 429 / 413 otherwise (p2p/auth.py)."""
+        from pocnet.node.api import ApiError, read_body
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        try:
+            env = self.auth.check_headers(request.method, path, request.headers)
+            body = await read_body(request, max_body)
+            self.auth.check_body(env, body)
+        except AuthRefused as exc:
+            if exc.status == 429:
+                headers = {"Retry-After": str(-(-exc.retry_after_ms // 1000)), HDR_RETRY_MS: str(exc.retry_after_ms)}
+                raise ApiError(429, "rate limited", exc.field, exc.reason, headers) from None
+            raise ApiError(401, "unauthenticated peer request", exc.field, exc.reason,
+                           {"WWW-Authenticate": "Pocnet-Envelope"}) from None
+        return env.peer, body
+
     def router(self) -> APIRouter:
         r = APIRouter(tags=["p2p"])
 
         @r.post("/p2p/msgs", include_in_schema=False)
         async def msgs(request: Request) -> Any:
-            from pocnet.node.api import ApiError, read_json_body
-            body = await read_json_body(request, self.node.config.max_p2p_body_bytes)
+            from pocnet.node.api import ApiError, parse_json_body, require_json_content_type
+            sender, raw = await self.authenticate(request, self.node.config.max_p2p_body_bytes)
+            require_json_content_type(request)
+            body = parse_json_body(raw)
             m = body.get("msgs", []) if isinstance(body, dict) else None
             t = body.get("txs", []) if isinstance(body, dict) else None
-            if not isinstance(m, list) or not isinstance(t, list) or not isinstance(body.get("from"), str):
+            if not isinstance(m, list) or not isinstance(t, list):
                 self.stats["dropped_malformed_batch"] += 1
-                raise ApiError(400, "malformed p2p batch", "$", "expected {from, msgs: [], txs: []}")
+                raise ApiError(400, "malformed p2p batch", "$", "expected {msgs: [], txs: []}")
+            if body.get("from", sender) != sender:
+                self.stats["dropped_malformed_batch"] += 1
+                raise ApiError(400, "malformed p2p batch", "from", "'from' is not the authenticated peer")
             if len(m) > MAX_BATCH_MSGS or len(t) > MAX_BATCH_TXS:
                 self.stats["dropped_oversized_batch"] += 1
                 raise ApiError(413, "p2p batch too large", "$",
                                f"at most {MAX_BATCH_MSGS} msgs and {MAX_BATCH_TXS} txs per batch")
-            self.handle_batch(body["from"], m, t)
+            self.handle_batch(sender, m, t)
             return {"ok": True}
 
         @r.get("/p2p/candidate/{block_hash}", include_in_schema=False)
-        async def candidate(block_hash: str) -> Any:
+        async def candidate(block_hash: str, request: Request) -> Any:
+            await self.authenticate(request, 0)
             if block_hash in self.candidates:
                 return self.candidates[block_hash][0].to_dict()
             from pocnet.node.api import ApiError
@@ -715,7 +748,7 @@ class BftDriver:
         @r.get("/p2p/stats")
         async def stats() -> Any:
             """Gossip and consensus counters (dropped messages by reason, commits, syncs)."""
-            return {"stats": dict(self.stats), "engine": self.engine.status(),
+            return {"stats": dict(self.stats) | dict(self.auth.stats), "engine": self.engine.status(),
                     "evidence": self.stats["evidence_recorded"], "evidence_pending": len(self.evidence_pool)}
 
         if self.debug_api:

@@ -26,6 +26,11 @@ class NodeConfig:
     max_body_bytes: int = 64 * 1024     # POST /txs
     max_batch_body_bytes: int = 8 * 1024 * 1024  # POST /txs/batch
     max_p2p_body_bytes: int = 32 * 1024 * 1024  # POST /p2p/msgs (proposals carry whole blocks)
+    # Peer routes (/p2p/*, docs/p2p-auth.md): besides the validators on chain, these node keys
+    # (addresses) may use them, e.g. a full node that relays txs; per-peer token bucket.
+    full_nodes: list[str] = field(default_factory=list)
+    p2p_rate_per_s: int = 200
+    p2p_burst: int = 400
     log_level: str = "INFO"
     extra: dict = field(default_factory=dict)
     # Block limits and pacing are protocol parameters: genesis `consensus` (ledger/params.py).

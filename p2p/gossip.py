@@ -5,20 +5,32 @@ loss comes from the engine re-sending its current-height messages on timeouts.
 Queues are bounded (oldest dropped) so a dead peer cannot grow memory. A
 fault filter (test-only) drops traffic to or from chosen peers to simulate
 partitions.
+
+Every POST carries a signed envelope (p2p/auth.py). A peer that answers 429 is paced
+(the batch is kept and sent after its Retry-After, so it grows instead of being lost);
+a peer that answers 401 does not know this node (a full node that nobody registered):
+its txs then go through the public ``POST /txs/batch`` and ``/p2p/msgs`` is retried
+every AUTH_RETRY_S.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from collections import Counter, deque
 from typing import Any
 
 import httpx
 
+from pocnet.p2p.auth import HDR_RETRY_MS, EnvelopeSigner
+
 log = logging.getLogger("pocnet.p2p")
 
 MAX_QUEUED_MSGS = 20_000
 MAX_QUEUED_TXS = 100_000
+AUTH_RETRY_S = 5.0
+MAX_RATE_WAIT_S = 2.0
 
 
 class FaultFilter:
@@ -39,12 +51,15 @@ class PeerLink:
         self.txs: deque[dict[str, Any]] = deque()
         self.wake = asyncio.Event()
         self.failures = 0
+        self.refused_until = 0.0  # monotonic time until which /p2p/msgs is not tried (401)
 
 
 class Gossip:
     def __init__(self, my_id: str, peers: dict[str, str], stats: Counter, faults: FaultFilter,
-                 max_batch_msgs: int = 512, max_batch_txs: int = 2000) -> None:
+                 max_batch_msgs: int = 512, max_batch_txs: int = 2000,
+                 signer: EnvelopeSigner | None = None) -> None:
         self.my_id = my_id
+        self.signer = signer
         self.links = {pid: PeerLink(pid, url) for pid, url in peers.items()}
         self.stats = stats
         self.faults = faults
@@ -110,8 +125,22 @@ class Gossip:
                     self.stats["dropped_by_fault_filter_out"] += len(msgs) + len(txs)
                     continue
                 try:
-                    r = await self._client.post(link.url + "/p2p/msgs",
-                                                json={"from": self.my_id, "msgs": msgs, "txs": txs})
+                    if time.monotonic() < link.refused_until:
+                        await self._send_public(link, msgs, txs)
+                        continue
+                    r = await self.post_signed(link, "/p2p/msgs", {"msgs": msgs, "txs": txs})
+                    if r.status_code == 429:
+                        self.stats["gossip_rate_limited"] += 1
+                        link.msgs.extendleft(reversed(msgs))
+                        link.txs.extendleft(reversed(txs))
+                        await asyncio.sleep(_retry_after_s(r))
+                        continue
+                    if r.status_code == 401:
+                        link.refused_until = time.monotonic() + AUTH_RETRY_S
+                        log.warning("%s refused our peer key (%s); relaying txs via /txs/batch",
+                                    link.url, r.text[:200])
+                        await self._send_public(link, msgs, txs)
+                        continue
                     r.raise_for_status()
                     link.failures = 0
                     self.stats["gossip_sent_msgs"] += len(msgs)
@@ -125,3 +154,32 @@ class Gossip:
                     # Votes/proposals are re-sent by the engine on timeouts; txs are retried once.
                     link.txs.extendleft(reversed(txs))
                     await asyncio.sleep(min(2.0, 0.05 * link.failures))
+
+    async def post_signed(self, link: PeerLink, path: str, payload: dict[str, Any]) -> httpx.Response:
+        """POST JSON with this node's envelope over the exact bytes sent."""
+        assert self._client is not None
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {"content-type": "application/json"}
+        if self.signer is not None:
+            headers.update(self.signer.headers(link.peer_id, "POST", path, body))
+        return await self._client.post(link.url + path, content=body, headers=headers)
+
+    async def _send_public(self, link: PeerLink, msgs: list[dict[str, Any]], txs: list[dict[str, Any]]) -> None:
+        """To a peer that does not know our key: txs through the public batch route."""
+        assert self._client is not None
+        self.stats["gossip_unauthorized_dropped_msgs"] += len(msgs)
+        if not txs:
+            return
+        r = await self._client.post(link.url + "/txs/batch", json=txs)
+        r.raise_for_status()
+        link.failures = 0
+        self.stats["gossip_sent_txs_public"] += len(txs)
+
+
+def _retry_after_s(r: httpx.Response) -> float:
+    """How long a 429 asks us to wait (ms header first, then Retry-After), capped."""
+    for name, scale in ((HDR_RETRY_MS, 0.001), ("retry-after", 1.0)):
+        raw = r.headers.get(name, "")
+        if raw.isdigit():
+            return min(MAX_RATE_WAIT_S, int(raw) * scale)
+    return 0.1

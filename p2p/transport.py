@@ -5,7 +5,8 @@ fire-and-forget broadcast of signed consensus messages and txs, and three
 request/response calls used by catch-up (peer heights, committed blocks, a
 candidate block by hash). :class:`HttpTransport` is the production one (batched
 ``POST /p2p/msgs`` gossip, ``GET /health``, ``GET /blocks``,
-``GET /p2p/candidate/{hash}``); ``node/sim.py`` plugs in an in-memory network
+``GET /p2p/candidate/{hash}``; the /p2p/* requests carry a signed envelope, p2p/auth.py,
+while blocks and heights come from public routes, checked by their certificates); ``node/sim.py`` plugs in an in-memory network
 with seeded delays, losses and partitions under virtual time.
 """
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, Protocol
 import httpx
 
 from pocnet.ledger.block import Block
+from pocnet.ledger.keys import KeyPair
+from pocnet.p2p.auth import EnvelopeSigner
 from pocnet.p2p.gossip import FaultFilter, Gossip
 from pocnet.p2p.sync import fetch_blocks, peer_heights
 
@@ -56,11 +59,14 @@ class HttpTransport:
     """Production transport: HTTP gossip (p2p/gossip.py) plus httpx requests."""
 
     def __init__(self, my_id: str, peers: dict[str, str], chain_id: str, stats: Counter,
-                 faults: FaultFilter) -> None:
+                 faults: FaultFilter, signer: KeyPair | None = None) -> None:
+        """``signer``: this node's key, which signs the envelope of every /p2p/* request
+        (p2p/auth.py); without it requests go unsigned (peers answer 401)."""
         self.peers = peers
         self.chain_id = chain_id
         self.faults = faults
-        self.gossip = Gossip(my_id, peers, stats, faults)
+        self.signer = EnvelopeSigner(signer, chain_id) if signer is not None else None
+        self.gossip = Gossip(my_id, peers, stats, faults, signer=self.signer)
         self._http: httpx.AsyncClient | None = None
 
     def broadcast(self, msg: dict[str, Any], only: set[str] | None = None) -> None:
@@ -100,7 +106,9 @@ class HttpTransport:
         if self.faults.blocked(peer_id):
             return None
         try:
-            r = await self._client().get(f"{self.peers[peer_id]}/p2p/candidate/{block_hash}", timeout=5.0)
+            path = f"/p2p/candidate/{block_hash}"
+            headers = self.signer.headers(peer_id, "GET", path) if self.signer is not None else {}
+            r = await self._client().get(self.peers[peer_id].rstrip("/") + path, headers=headers, timeout=5.0)
             return r.json() if r.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             return None

@@ -77,6 +77,18 @@ class Cluster:
     def block(self, i: int, h: int) -> dict:
         return self.http.get(f"{self.urls[i]}/blocks/{h}").json()
 
+    def post_p2p(self, i: int, key: KeyPair, payload: dict, client: httpx.Client | None = None) -> httpx.Response:
+        """POST /p2p/msgs to peer i as the holder of ``key`` (signed envelope, p2p/auth.py)."""
+        import json
+
+        from pocnet.p2p.auth import EnvelopeSigner
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {"content-type": "application/json"}
+        signers = self.__dict__.setdefault("_signers", {})
+        signer = signers.setdefault(key.address, EnvelopeSigner(key, self.genesis.chain_id))
+        headers.update(signer.headers(self.ids[i], "POST", "/p2p/msgs", body))
+        return (client or self.http).post(self.urls[i] + "/p2p/msgs", content=body, headers=headers)
+
     def cut(self, i: int, others: list[int]) -> None:
         self.http.post(self.urls[i] + "/debug/faults", json={"cut": [self.ids[j] for j in others]})
 

@@ -15,6 +15,7 @@ from pocnet.ledger.tx import sign_tx
 from pocnet.node import server as server_mod
 from pocnet.node.node import Node
 from pocnet.node.setup_home import init_cluster_home
+from pocnet.p2p.auth import EnvelopeSigner
 
 ALICE = KeyPair.from_seed(b"\x07" * 32)
 BOB = KeyPair.from_seed(b"\x08" * 32)
@@ -115,14 +116,23 @@ def test_malformed_debug_and_p2p_bodies(tmp_path, monkeypatch):
     monkeypatch.setenv("POCNET_DEBUG_API", "1")
     init_cluster_home(tmp_path, 2, 29995, [], chain_id="no5xx-2")
     node = Node(tmp_path / "peer0")
+    # /p2p/* needs a signed envelope (tests/adversarial/test_adv_p2p_auth.py): these bodies are
+    # sent by the other validator, so they get past authentication and reach the parser
+    signer = EnvelopeSigner(KeyPair.load(tmp_path / "peer1" / "node_key.json"), "no5xx-2")
+
+    def auth(route, raw):
+        return signer.headers(node.key.address, "POST", route, raw.encode()) if route.startswith("/p2p") else {}
+
     with TestClient(node.create_app(), raise_server_exceptions=False) as c:
         for route in ("/debug/faults", "/p2p/msgs"):
             bad = ["[]", "1", '"x"', "null", "{", '{"cut": 5}' if route == "/debug/faults" else '{"from": 1}',
                    '{"cut": [1]}' if route == "/debug/faults" else '{"from": "x", "msgs": 5}']
             for raw in bad:
-                r = c.post(route, content=raw, headers=JSON)
+                r = c.post(route, content=raw, headers=JSON | auth(route, raw))
                 assert 400 <= r.status_code < 500, (route, raw, r.status_code, r.text[:200])
-            assert c.post(route, content="{}", headers={"content-type": "text/plain"}).status_code == 415
+                assert r.status_code != 401, (route, raw, r.text[:200])
+            r = c.post(route, content="{}", headers={"content-type": "text/plain"} | auth(route, "{}"))
+            assert r.status_code == 415
 
 
 def test_slow_header_client_is_disconnected(monkeypatch):

@@ -43,7 +43,7 @@ class Flooder(threading.Thread):
                     for _ in range(1000)]
             for i in self.targets:
                 try:
-                    self.http.post(self.c.urls[i] + "/p2p/msgs", json={"from": self.key.address, "msgs": msgs, "txs": []})
+                    self.c.post_p2p(i, self.key, {"msgs": msgs, "txs": []}, self.http)
                 except httpx.HTTPError:
                     pass
             self.sent += len(msgs)
