@@ -175,7 +175,10 @@ class NetProbe:
             if self._cache and time.monotonic() - self._cache[0] < NET_PROBE_CACHE_S:
                 return self._cache[1]
             me = self.node.key.address
-            others = [v for v in self.node.genesis.validators if v.address != me]
+            from pocnet.ledger.txtypes.validators import peer_urls
+            names = {v.address: v.name for v in self.node.genesis.validators}
+            others = [ValidatorInfo(names.get(a, ""), a, u) for a, u in peer_urls(self.node.chain.state).items()
+                      if a != me]   # genesis and joined validators (departed ones too: they may still serve)
             async with httpx.AsyncClient() as client:
                 probes = await asyncio.gather(*[self._probe(client, v.url) for v in others])
             links = getattr(getattr(self.node.driver, "gossip", None), "links", {}) or {}

@@ -18,10 +18,10 @@ validator, in genesis order then join order (the order the voting set is listed 
   sender (the tx signature proves the key is held: nobody can enlist a key it does not
   control, which would be a silent offline validator); ``bond`` >= ``min_bond`` is moved from
   the sender's balance into the record; the set may not grow above ``max_validators``. A
-  provider record (PoC input) is created with ``capacity`` (default 4) if the key has none.
+  provider record (PoC input) gets ``capacity`` (default 4; created if the key has none).
 * ``validator_leave`` ``{}``: out of the set two heights after commit; the bond (minus any
   slash for evidence that arrives meanwhile) is credited back ``unbonding_heights`` after
-  that, so an offence committed just before leaving can still be punished. A leave that
+  that; its provider capacity drops to 0 at once (PoC allocates it no new task), so an offence committed just before leaving can still be punished. A leave that
   would leave fewer than ``min_validators`` members is refused (default 4 = 3f+1 with f=1:
   below it the chain tolerates no faulty validator at all).
 
@@ -170,8 +170,11 @@ class ValidatorJoinHandler:
         rec.update(bond=p.bond, url=p.url, active_from=ctx.height + ACTIVATION_DELAY, active_until=None,
                    unbond_at=None)
         view.set(VSTATE, p.validator, rec)
-        if view.get(PROVIDERS, p.validator) is None:
-            view.set(PROVIDERS, p.validator, new_provider(p.capacity))
+        prov = view.get_copy(PROVIDERS, p.validator)
+        if prov is None:
+            prov = new_provider(p.capacity)
+        prov["capacity"] = p.capacity   # a rejoining provider offers capacity again
+        view.set(PROVIDERS, p.validator, prov)
 
 
 class ValidatorLeaveHandler:
@@ -200,6 +203,10 @@ class ValidatorLeaveHandler:
         # a join not yet in effect that is withdrawn is never active (active_from may be > until)
         rec["unbond_at"] = until + set_params(view)["unbonding_heights"]
         view.set(VSTATE, tx.sender, rec)
+        prov = view.get_copy(PROVIDERS, tx.sender)
+        if prov is not None:   # no new tasks for a departing provider (it reports what it holds)
+            prov["capacity"] = 0
+            view.set(PROVIDERS, tx.sender, prov)
         key = str(rec["unbond_at"])
         view.set(UNBOND, key, list(view.get(UNBOND, key) or []) + [tx.sender])
 

@@ -204,8 +204,12 @@ class Replay:
         if stop_before_round3_reports:
             return
         self.fml_round(3, profiles, {"n_coalitions": 4}, loss_offset=sensitive_offset)  # R from genesis
-        self.block(self.tasks(4) + self.task_results())
-        self.block(self.task_results())
+        # validator set by transactions: a user joins (bond locked), then leaves (unbonding starts)
+        joiner = self.users[2]
+        self.block(self.tasks(4) + self.task_results()
+                   + [self.tx(joiner, "validator_join", {"validator": joiner.address, "url": "http://127.0.0.1:27199",
+                                                         "bond": 1500, "capacity": 3})])
+        self.block(self.task_results() + [self.tx(joiner, "validator_leave", {})])
 
 
 def replay(sensitive_offset: int) -> list[dict[str, Any]]:

@@ -199,3 +199,14 @@ def test_set_of_h_is_fixed_two_heights_ahead_and_never_below_minimum(ops):
     total = sum((s.get("acct", k.address) or {"balance": 0})["balance"] + s.get("vstate", k.address, {}).get("bond", 0)
                 for k in keys)
     assert total == RICH * len(keys) + 1000 * 4              # bonds move, never appear or vanish
+
+
+def test_leaver_gets_no_new_tasks_and_a_rejoin_offers_capacity_again():
+    s = state(unbonding_heights=2)
+    block(s, 1, [join_tx(s, NEW[0], capacity=9)])
+    block(s, 2, [leave_tx(s, NEW[0])])
+    assert s.get("prov", NEW[0].address)["capacity"] == 0
+    for h in range(3, 7):
+        block(s, h)
+    block(s, 7, [join_tx(s, NEW[0], capacity=5)])
+    assert s.get("prov", NEW[0].address)["capacity"] == 5
