@@ -82,9 +82,39 @@ class StackedSampler:
 
     def sample(self, who: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``x [len(who), batch, 784], y [len(who), batch]`` drawn with replacement."""
-        u = torch.rand(len(who), batch, generator=gen)
+        return self.take(who, torch.rand(len(who), batch, generator=gen))
+
+    def take(self, who: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batches that uniforms ``u [len(who), batch]`` select (see :func:`shard_batch`)."""
         idx = self.offset[who].unsqueeze(1) + (u * self.size[who].unsqueeze(1)).long()
         return self.pool_x[idx], self.pool_y[idx]
+
+
+def shard_batch(x: torch.Tensor, y: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One learner's batch from its own shard: the rows ``StackedSampler.take`` picks for it.
+
+    A learner in another process (fml.flower) given the same uniforms draws exactly
+    the samples the stacked simulation draws for it.
+    """
+    idx = (u * len(y)).long()
+    return x[idx], y[idx]
+
+
+def sampling_noise(n: int, steps: int, batch: int, gen: torch.Generator) -> torch.Tensor:
+    """``[steps, 3, n, batch]`` uniforms, consumed from ``gen`` exactly as :func:`local_train` does."""
+    return torch.stack([torch.stack([torch.rand(n, batch, generator=gen) for _ in range(3)])
+                        for _ in range(steps)]) if steps else torch.zeros(0, 3, n, batch)
+
+
+def train_one(params: Params, x: torch.Tensor, y: torch.Tensor, noise: torch.Tensor, iters: int,
+              cfg: PerFedAvgConfig) -> Params:
+    """``iters`` HF steps of ONE learner (a 1-model stack) on its shard ``x, y``, batches picked by
+    ``noise [steps, 3, batch]`` (its rows of :func:`sampling_noise`); bit-identical to its
+    row of :func:`local_train` (hf_step works model by model)."""
+    for t in range(min(iters, noise.shape[0])):
+        batches = tuple(tuple(b.unsqueeze(0) for b in shard_batch(x, y, noise[t, k])) for k in range(3))
+        params = hf_step(params, batches, cfg)
+    return params
 
 
 def local_train(

@@ -9,6 +9,7 @@ meta-model it received; a coalition starts from its head's model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -116,7 +117,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def train_round(
-        self, partition: dict[int, list[int]], iters: dict[int, int], inflate: frozenset[int] | set[int] = frozenset()
+        self, partition: dict[int, list[int]], iters: dict[int, int], inflate: frozenset[int] | set[int] = frozenset(),
+        local: Callable[..., Params] = local_train,
     ) -> dict[int, CoalitionResult]:
         """Local training in every coalition, then head-side aggregation and LOO.
 
@@ -124,6 +126,8 @@ class Trainer:
         until its size equals the median honest update of their coalition (the
         "noisy" strategy; the attacker is granted that median as an oracle). A
         member with 0 iterations returns the model it received (free rider).
+        ``local`` runs the local step (signature of ``perfedavg.local_train``); fml.flower
+        passes one that returns the models its learners trained in their own processes.
         """
         results: dict[int, CoalitionResult] = {}
         new_models: dict[int, Params] = {}
@@ -137,7 +141,7 @@ class Trainer:
         who = torch.as_tensor(all_members, dtype=torch.long)
         stack = select(self.models, starts)
         it = torch.as_tensor([iters[m] for m in all_members], dtype=torch.long)
-        trained_all = local_train(stack, self.sampler, who, it, self.cfg, self.gen)
+        trained_all = local(stack, self.sampler, who, it, self.cfg, self.gen)
         delta_all = flat(trained_all) - flat(stack)
         if inflate:
             trained_all, delta_all = self._inflate(order, stack, delta_all, iters, set(inflate))
