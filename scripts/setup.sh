@@ -41,6 +41,18 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ] || [ ! -x .venv/bin/pocnet ]; th
   echo "$want" > "$STAMP"
 fi
 
+# GFML with Flower learners (fml/flower/, README "GFML with Flower learners"): flwr 1.42.0 pins an
+# older web stack (fastapi, starlette, uvicorn, typer) than the node's, so the Flower processes
+# (SuperLink, SuperNodes, ClientApps, ServerApp) get their own venv with pocnet[flower]; the node
+# and the tests keep .venv. Same stamp rule as above.
+FSTAMP=.venv-flower/.pocnet-setup
+if [ "$(cat "$FSTAMP" 2>/dev/null)" != "$want" ] || [ ! -x .venv-flower/bin/flower-superlink ]; then
+  [ -x .venv-flower/bin/python ] || .venv/bin/python -m venv .venv-flower
+  .venv-flower/bin/pip install -q --disable-pip-version-check "torch==2.13.0"
+  .venv-flower/bin/pip install -q --disable-pip-version-check -e ".[flower]"
+  echo "$want" > "$FSTAMP"
+fi
+
 # Debian packages: dataset-fashion-mnist (offline Fashion-MNIST IDX files for the FML
 # experiments), postgresql (a server for the --db-url test) and chromium + chromium-driver
 # (the headless browser test of /explorer and /docs). Installed with apt-get only

@@ -11,6 +11,8 @@ export POCNET_SCHEMATHESIS_EXAMPLES="${POCNET_SCHEMATHESIS_EXAMPLES:-25}"
 # The headless-Chromium test of the explorer and /docs fails (instead of skipping) when the
 # browser is missing; POCNET_REQUIRE_BROWSER=0 turns that into a skip on a machine without it.
 export POCNET_REQUIRE_BROWSER="${POCNET_REQUIRE_BROWSER:-1}"
+# The Flower test (tests/flower) fails instead of skipping when setup.sh could not make .venv-flower.
+export POCNET_REQUIRE_FLOWER="${POCNET_REQUIRE_FLOWER:-1}"
 .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 "$@"
 # Golden chain vectors replayed under other CPUs' arithmetic (docs/games.md § Determinism): as is,
 # glibc without FMA/AVX2 (its exp/log change bits), numpy without AVX-512 loops. Each run gets a fresh

@@ -2,7 +2,7 @@
 
 Library (the slow test uses it) and command line::
 
-    .venv/bin/python -m pocnet.fml.flower.local --learners 6 --rounds 2 --out /tmp/gfml-flower
+    .venv/bin/python -m pocnet.fml.flower.local --learners 6 --rounds 2 --out gfml-flower
 
 Without ``--cluster`` a local 4-peer pocnet cluster is started in OUT/chain (as
 ``pocnet fml simulate --on-chain`` does). The Flower processes run from the venv that has

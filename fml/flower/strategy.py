@@ -144,12 +144,17 @@ class GfmlStrategy(Strategy):
             "coalitions": {h: list(cp.members) for h, cp in sorted(plan.coalitions.items())},
             "incentives": {h: cp.incentive for h, cp in sorted(plan.coalitions.items())},
             "missing": sorted(addr[m] for m in missing),
-            "flags": dict(settle.raw.get("flags", {})) if isinstance(settle.raw, dict) else {},
+            "flags": self._flags(settle.raw),
             "q": dict(settle.q), "payouts": dict(settle.payouts), "reputation": dict(settle.global_reputation),
         })
         metrics = MetricRecord({"members": len(st["members"]), "arrived": len(got), "missing": len(missing),
                                 "payout_total": float(sum(settle.payouts.values()))})
         return ArrayRecord(to_arrays(tr.global_model)), metrics
+
+    def _flags(self, raw: Any) -> dict[str, str]:
+        """The chain's flags (missing / misreport) by learner name, from the closed round's view."""
+        flags = raw.get("flags", {}) if isinstance(raw, dict) else {}
+        return {self.coord.to_name.get(a, a): str(f) for a, f in sorted(flags.items()) if f}
 
     # ------------------------------------------------------------------ evaluation
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
