@@ -8,7 +8,9 @@ Node config (``flower-supernode --node-config '...'``):
   same but holds its update to its committed time; noisy also pads the update with noise
   to ``noise-scale`` x its own size; free-rider returns the model it received;
 * ``lazy-iters``    iterations a lazy/disguised/noisy learner really runs (default 2);
-* ``delay-s``       sleep before training (a slow device; the tests kill one mid-round).
+* ``delay-s``       sleep before training (a slow device; the tests kill one mid-round);
+* ``cache-dir``     keep the shard there between messages (Flower starts a ClientApp process
+  per message; a device would point this at its local storage).
 
 Run config (``flwr run ... --run-config``): ``dataset``, ``data-limit``, ``learners``,
 ``seed``, ``key-seed`` (shared with the ServerApp) and the Per-FedAvg step sizes.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,7 +56,17 @@ def _shard(ctx: Context) -> Shard:
     key = (str(opt(rc, "dataset", "fashion-mnist")), limit, int(opt(rc, "learners", 40)), int(opt(rc, "seed", 0)),
            _learner(ctx))
     if key not in _SHARDS:
-        _SHARDS[key] = load_shard(*key)
+        cache = str(opt(ctx.node_config, "cache-dir", ""))
+        path = Path(cache) / ("shard-" + "-".join(str(k) for k in key) + ".pt") if cache else None
+        if path is not None and path.exists():  # Flower starts a ClientApp process per message
+            _SHARDS[key] = Shard(**torch.load(path, weights_only=False))
+        else:
+            _SHARDS[key] = load_shard(*key)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                torch.save(dict(vars(_SHARDS[key])), tmp)
+                tmp.replace(path)
     return _SHARDS[key]
 
 

@@ -72,7 +72,8 @@ class LocalFlower:
 
     def start_supernode(self, learner: int, superlink: str | None = None, **options: Any) -> subprocess.Popen:
         """One learner's SuperNode; ``options`` become its node config (misbehave="lazy", delay_s=30, ...)."""
-        conf = " ".join(f"{k.replace('_', '-')}={toml_value(v)}" for k, v in {"learner": learner, **options}.items())
+        options = {"learner": learner, "cache_dir": str(self.home / "cache"), **options}
+        conf = " ".join(f"{k.replace('_', '-')}={toml_value(v)}" for k, v in options.items())
         proc = self._spawn(f"supernode{learner:03d}", [
             str(self.bin / "flower-supernode"), "--insecure", "--superlink", superlink or f"127.0.0.1:{self.port}",
             "--port", str(self.port + 100 + learner), "--node-config", conf])
