@@ -595,7 +595,14 @@ def _independent_follower_best(inst: MarketInstance, prices: np.ndarray, b: np.n
         res = minimize(neg_u, x0, jac=neg_grad, constraints=[cons], bounds=[(1e-9, None)] * inst.m,
                        method="SLSQP", options={"ftol": 1e-15, "maxiter": 500})
         x = res.x
-        if np.all(x > 0) and float(th @ (ar.a[i] / x)) <= R * (1 + 1e-12):
+        if not np.all(x > 0):
+            continue
+        # SLSQP meets the bound only to its own tolerance; scaling the demands up by load / R puts the
+        # deviation on the bound (load is 1/x-homogeneous). Without it a 5e-13 violation was worth
+        # ~1e-11 of utility, which fails the check for an MSP whose utility is ~0 (it then sits
+        # right at the drop-out kink a leader's price pushes it to).
+        x = x * max(1.0, float(th @ (ar.a[i] / x)) / R)
+        if float(th @ (ar.a[i] / x)) <= R * (1 + 1e-12):
             best = max(best, -neg_u(x))
     return best
 
