@@ -30,7 +30,9 @@ class FuturePool:
         self.max_total, self.max_per_sender, self.max_gap, self.ttl_s = max_total, max_per_sender, max_gap, ttl_s
         self._clock = clock
         self._by_sender: dict[str, dict[int, Tx]] = {}
-        self._buckets: list[set[str]] = [set() for _ in range(max_per_sender + 1)]  # count -> senders
+        # count -> senders, in the order they reached that count: dicts, not sets, so the eviction victim
+        # among equals does not depend on PYTHONHASHSEED (each node process draws its own string hashes)
+        self._buckets: list[dict[str, None]] = [{} for _ in range(max_per_sender + 1)]
         self._max_count = 0
         self._expiry: deque[tuple[float, str, int, str]] = deque()  # (deadline, sender, nonce, hash)
         self._size = 0
@@ -45,9 +47,9 @@ class FuturePool:
     # ------------------------------------------------------------ count buckets
     def _set_count(self, sender: str, old: int, new: int) -> None:
         if old:
-            self._buckets[old].discard(sender)
+            self._buckets[old].pop(sender, None)
         if new:
-            self._buckets[new].add(sender)
+            self._buckets[new][sender] = None
             self._max_count = max(self._max_count, new)
         while self._max_count and not self._buckets[self._max_count]:
             self._max_count -= 1

@@ -75,6 +75,17 @@ def test_pool_total_cap_and_eviction_spare_small_senders():
     assert "funded" in small.add(FakeTx("u", 1), 0, funded=False)
 
 
+def test_eviction_victim_among_equals_is_the_first_to_get_there():
+    """Ties go to the sender that reached the top count first, the same in every process (sets of str
+    would order by PYTHONHASHSEED; the pool test once failed or passed by hash seed)."""
+    pool = FuturePool(max_total=6, max_per_sender=3, max_gap=1000)
+    for n in range(1, 4):
+        for s in ("zeta", "alpha"):
+            pool.add(FakeTx(s, n), 0, funded=True)
+    assert pool.add(FakeTx("newcomer", 1), 0, funded=True) is None
+    assert pool.parked("zeta") == 2 and pool.parked("alpha") == 3
+
+
 def test_expiry():
     now = [0.0]
     pool = FuturePool(ttl_s=10, clock=lambda: now[0])
