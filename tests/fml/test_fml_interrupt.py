@@ -3,24 +3,11 @@ import json
 import os
 import signal
 
-import numpy as np
 import pytest
 
 from pocnet.fml import cli as fml_cli
-from pocnet.fml import data as fml_data
-from pocnet.fml.data import Dataset
 from pocnet.node.cli import main
 from pocnet.node.setup_home import init_cluster_home
-
-
-@pytest.fixture
-def toy_data(monkeypatch):
-    rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(10), 40)
-    x = (rng.random((400, 784)) * 0.3 + (y[:, None] == np.arange(784)[None, :] % 10) * 0.7).astype(np.float32)
-    ds = Dataset(x=x, y=y, name="toy")
-    monkeypatch.setattr(fml_data, "load_dataset", lambda name, limit=None: ds)
-    return ds
 
 
 @pytest.mark.slow

@@ -1,21 +1,13 @@
 """A reduced GFML run through a real 4-peer cluster: learners train, the chain plans and settles."""
-import numpy as np
 import pytest
 
-from pocnet.fml.data import Dataset
 from pocnet.fml.driver import RunConfig, run
 from pocnet.fml.onchain import OnChainCoordinator
 from pocnet.games.params import GameParams
 from tests.cluster_helpers import Cluster
+from tests.fml_toy import toy_dataset
 
 pytestmark = pytest.mark.slow
-
-
-def toy_data() -> Dataset:
-    rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(10), 40)
-    x = (rng.random((400, 784)) * 0.3 + (y[:, None] == np.arange(784)[None, :] % 10) * 0.7).astype(np.float32)
-    return Dataset(x=x, y=y, name="toy")
 
 
 def test_onchain_rounds_agree_on_every_peer(tmp_path, port_block):
@@ -24,7 +16,7 @@ def test_onchain_rounds_agree_on_every_peer(tmp_path, port_block):
         params = GameParams(n_coalitions=2)
         coord = OnChainCoordinator(c.urls, c.faucet, params, budget_tokens=500.0, key_seed=3)
         cfg = RunConfig(n_learners=8, n_coalitions=2, rounds=2, misbehave_rate=0.25)
-        result = run(coord, toy_data(), cfg, seed=0, params=params, scheme_name="gfml-onchain")
+        result = run(coord, toy_dataset(), cfg, seed=0, params=params, scheme_name="gfml-onchain")
         assert len(result.rounds) == 2
         assert all(r["participants"] >= 2 for r in result.rounds)
         rounds = [cl.rounds(phase="closed") for cl in coord.clients]
@@ -52,7 +44,7 @@ def test_simulate_on_chain_cli(tmp_path, port_block, monkeypatch):
 
     from pocnet.fml import data as fml_data
     from pocnet.fml.cli import app
-    monkeypatch.setattr(fml_data, "load_dataset", lambda name, limit=None: toy_data())
+    monkeypatch.setattr(fml_data, "load_dataset", lambda name, limit=None: toy_dataset())
     out = tmp_path / "rep"
     res = CliRunner().invoke(app, ["simulate", "--on-chain", "--learners", "6", "--coalitions", "2", "--rounds", "2",
                                    "--seeds", "0", "--schemes", "gfml", "--misbehaviour", "0,0.5",
