@@ -27,15 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _poc_inputs(seed: int, n: int, m: int):
-    from pocnet.models.poc import PocProvider, PocTask
+    from pocnet.models.poc import inputs_from_scenario
     from pocnet.models.scenario import generate_scenario
-    s = generate_scenario(seed, n, m)
-    tasks = [PocTask(s.task_ids[i], int(s.work[i]), tuple(int(x) for x in s.demand[i]), int(s.arrival[i]),
-                     int(s.deadline[i])) for i in range(s.n_tasks)]
-    provs = [PocProvider(s.provider_ids[p], int(s.capacity[p]), int(s.backlog[p]),
-                         tuple(int(x) for x in s.history[p]), int(s.reputation_ppm[p]))
-             for p in range(s.n_providers)]
-    return tasks, provs
+    return inputs_from_scenario(generate_scenario(seed, n, m))
 
 
 def _pct(xs: list[float], p: float) -> float:

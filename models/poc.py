@@ -27,7 +27,7 @@ from typing import Sequence
 
 from pocnet import probes
 from pocnet.models.quant import QuantStudent, allocate_int, load_quant, weights_sha256
-from pocnet.models.scenario import scenario_from_chain, task_sort_key
+from pocnet.models.scenario import Scenario, scenario_from_chain, task_sort_key
 
 MAX_TASKS = 64
 PPM = 1_000_000
@@ -50,6 +50,16 @@ class PocProvider:
     backlog: int         # work units queued now
     history: tuple[int, ...]  # delivered work per recent window, oldest first
     reputation_ppm: int  # reputation in [0, 1_000_000]
+
+
+def inputs_from_scenario(s: Scenario) -> tuple[list[PocTask], list[PocProvider]]:
+    """A Scenario (generated or loaded) as compute_ranking's inputs; tests, bench and the golden files use it."""
+    tasks = [PocTask(s.task_ids[i], int(s.work[i]), tuple(int(x) for x in s.demand[i]), int(s.arrival[i]),
+                     int(s.deadline[i])) for i in range(s.n_tasks)]
+    provs = [PocProvider(s.provider_ids[p], int(s.capacity[p]), int(s.backlog[p]),
+                         tuple(int(x) for x in s.history[p]), int(s.reputation_ppm[p]))
+             for p in range(s.n_providers)]
+    return tasks, provs
 
 
 @dataclass(frozen=True)

@@ -6,18 +6,14 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from pocnet.models.poc import PocProvider, PocTask, compute_ranking
+from pocnet.models.poc import compute_ranking, inputs_from_scenario
 from pocnet.models.quant import weights_sha256
 from pocnet.models.scenario import generate_scenario
 
 
 def case(seed: int, n: int, m: int, prev_hash: str) -> dict:
     s = generate_scenario(seed, n, m)
-    tasks = [PocTask(s.task_ids[i], int(s.work[i]), tuple(int(x) for x in s.demand[i]), int(s.arrival[i]),
-                     int(s.deadline[i])) for i in range(s.n_tasks)]
-    provs = [PocProvider(s.provider_ids[p], int(s.capacity[p]), int(s.backlog[p]),
-                         tuple(int(x) for x in s.history[p]), int(s.reputation_ppm[p]))
-             for p in range(s.n_providers)]
+    tasks, provs = inputs_from_scenario(s)
     r = compute_ranking(tasks, provs, prev_hash)
     return {"prev_hash": prev_hash, "tasks": [asdict(t) for t in tasks], "providers": [asdict(p) for p in provs],
             "allocation": list(r.allocation), "contribution": r.contribution, "ranking": list(r.ranking),

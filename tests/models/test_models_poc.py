@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pocnet.models.poc import MAX_TASKS, PocProvider, PocTask, compute_ranking, tie_key
+from pocnet.models.poc import MAX_TASKS, PocProvider, PocTask, compute_ranking, inputs_from_scenario, tie_key
 from pocnet.models.quant import load_quant, weights_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,13 +17,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden_poc.json"
 
 def make_inputs(seed: int, n: int = 20, m: int = 5):
     from pocnet.models.scenario import generate_scenario
-    s = generate_scenario(seed, n, m)
-    tasks = [PocTask(s.task_ids[i], int(s.work[i]), tuple(int(x) for x in s.demand[i]), int(s.arrival[i]),
-                     int(s.deadline[i])) for i in range(s.n_tasks)]
-    provs = [PocProvider(s.provider_ids[p], int(s.capacity[p]), int(s.backlog[p]),
-                         tuple(int(x) for x in s.history[p]), int(s.reputation_ppm[p]))
-             for p in range(s.n_providers)]
-    return tasks, provs
+    return inputs_from_scenario(generate_scenario(seed, n, m))
 
 
 def test_contribution_rule_matches_allocation():
