@@ -55,3 +55,13 @@ def wait_until(pred, timeout: float = 30.0, interval: float = 0.1):  # noqa: ANN
             return v
         time.sleep(interval)
     raise TimeoutError("condition not met")
+
+
+def wait_for(pred, timeout: float = 15.0, interval: float = 0.02) -> bool:  # noqa: ANN001
+    """True once pred() holds, False when the deadline passes: for ``assert wait_for(...)`` in-process."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return False

@@ -1,7 +1,6 @@
 """Observation endpoints in-process: /metrics, /events, GET /txs search, /genesis, /net_info,
 /validators, offline /docs and the packaged explorer assets."""
 import re
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +13,7 @@ from pocnet.ledger.tx import sign_tx
 from pocnet.node.node import Node
 from pocnet.node.setup_home import init_cluster_home
 from pocnet.node.web import STATIC_DIR
+from tests.proc_helpers import wait_for
 
 ALICE = KeyPair.from_seed(b"\x07" * 32)
 BOB = KeyPair.from_seed(b"\x08" * 32)
@@ -32,15 +32,6 @@ def peer(tmp_path):
     node = _peer(tmp_path)
     with TestClient(node.create_app()) as client:
         yield node, client
-
-
-def wait_for(pred, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def submit(c, key, nonce, tx_type="transfer", payload=None):

@@ -1,6 +1,5 @@
 """REST API: happy path and every class of bad input, in-process (TestClient)."""
 import json
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -9,6 +8,7 @@ from pocnet.ledger.keys import KeyPair
 from pocnet.ledger.tx import sign_tx
 from pocnet.node.node import Node
 from pocnet.node.setup_home import FAUCET_FILE, init_cluster_home
+from tests.proc_helpers import wait_for
 
 ALICE = KeyPair.from_seed(b"\x07" * 32)
 BOB = KeyPair.from_seed(b"\x08" * 32)
@@ -25,15 +25,6 @@ def peer(tmp_path):
 
 def tx(key=ALICE, nonce=0, payload=None, chain="api-test", tx_type="transfer"):
     return sign_tx(key, chain, tx_type, nonce, payload if payload is not None else {"to": BOB.address, "amount": 10})
-
-
-def wait_for(pred, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_transfer_commits_and_is_queryable(peer):
