@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pocnet.ledger import queries
+from pocnet.ledger.commitment import RootUpdate
 from pocnet.ledger.errors import Code, TxRejected
 from pocnet.ledger.genesis import Genesis
 from pocnet.ledger.params import ConsensusParams
@@ -52,6 +53,7 @@ class ExecResult:
     view: StateView
     state_root: str
     rejected: list[tuple[Tx, TxRejected]] = field(default_factory=list)
+    commitment: RootUpdate | None = None  # the tree update behind state_root (reused by commit)
 
 
 class Application:
@@ -63,7 +65,17 @@ class Application:
     # ------------------------------------------------------------ info
     @property
     def state_root(self) -> str:
+        """Root of the committed state's bucket tree (O(1))."""
         return self.state.root
+
+    def root_after(self, height: int, writes: dict) -> tuple[str, RootUpdate | None]:
+        """The state root block ``height`` commits to after ``writes``, by its version's rule.
+
+        Version 2 on: the tree preview (reused by :meth:`commit`); version 1: the flat hash."""
+        if self.rules(height).state_commitment == "flat":
+            return self.state.flat_root_with(writes), None
+        update = self.state.preview(writes)
+        return update.root, update
 
     def rules(self, height: int) -> ProtocolRules:
         """Raises UnknownVersion if this software has no rules for the height's version."""
@@ -88,13 +100,15 @@ class Application:
         limit = self.params.max_block_txs if max_txs is None else min(max_txs, self.params.max_block_txs)
         view, included, rejected = self.rules(ctx.height).select_txs(
             self.state, candidates, ctx, limit, self.params.max_block_bytes)
-        return ExecResult(tuple(included), view, self.state.root_with(view.writes), rejected)
+        root, update = self.root_after(ctx.height, view.writes)
+        return ExecResult(tuple(included), view, root, rejected, update)
 
     def process_proposal(self, ctx: BlockContext, txs: Sequence[Tx]) -> ExecResult:
         """Validator: re-execute a proposed block; BlockInvalid names what is wrong."""
         check_block_limits(txs, self.params.max_block_txs, self.params.max_block_bytes)
         view = self.rules(ctx.height).apply_block(self.state, txs, ctx)
-        return ExecResult(tuple(txs), view, self.state.root_with(view.writes))
+        root, update = self.root_after(ctx.height, view.writes)
+        return ExecResult(tuple(txs), view, root, commitment=update)
 
     def finalize_block(self, ctx: BlockContext, txs: Sequence[Tx], processed: ExecResult | None = None) -> ExecResult:
         """The decided block's result: ``processed`` when it is this block's, else re-executed."""
@@ -103,9 +117,9 @@ class Application:
         return self.process_proposal(ctx, txs)
 
     def commit(self, result: ExecResult) -> str:
-        """Make a finalized block's writes the committed state; return the new state root."""
-        self.state.apply_writes(result.view.writes)
-        return self.state.root
+        """Make a finalized block's writes the committed state; return its state root."""
+        self.state.apply_writes(result.view.writes, result.commitment)
+        return result.state_root
 
     # ------------------------------------------------------------ query connection
     def query(self, path: str, key: str = "") -> Any:

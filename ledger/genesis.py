@@ -12,7 +12,7 @@ from pocnet.ledger.encoding import canonical_json, sha256_hex
 from pocnet.ledger.keys import parse_public_key
 from pocnet.ledger.params import ConsensusParams, ParamsError
 
-PROTOCOL_VERSION = 1  # version of the first block of a new chain (ledger/versions.py)
+PROTOCOL_VERSION = 2  # version of the first block of a new chain (ledger/versions.py); 2: bucket-tree state root
 
 MAX_AMOUNT = 2**63 - 1
 DEFAULT_CHAIN_PREFIX = "pocnet"

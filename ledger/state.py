@@ -1,19 +1,18 @@
 """World state: namespaced key → JSON value, with copy-on-write views and a state root.
 
 State is a map ``(namespace, key) -> value`` where values are canonical-JSON data
-(ints, strings, lists, dicts — never floats). ``state_root`` commits to all of it:
-``sha256(concat(leaf_i))`` over keys in sorted order, with
-``leaf = sha256(canonical_json([namespace, key, value]))``. Leaf hashes are cached
-so a block only rehashes what it changed. (A full Merkle tree would add
-inclusion proofs; nothing in pocnet needs them yet.)
+(ints, strings, lists, dicts — never floats). ``root`` commits to all of it through
+the bucketed Merkle tree of ``ledger/commitment.py`` (protocol version 2), kept up to
+date per block in time proportional to the keys the block changed; ``prove`` gives
+inclusion / non-inclusion proofs. ``flat_root_with`` is protocol version 1's root
+(SHA-256 over all leaves in key order), kept so version-1 history replays.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from pocnet.ledger.encoding import canonical_json
+from pocnet.ledger.commitment import BucketTree, RootUpdate, flat_root, leaf_hash
 
 Key = tuple[str, str]
 _DELETED = object()
@@ -29,7 +28,7 @@ def _copy(v: Any) -> Any:
 
 
 def _leaf(key: Key, value: Any) -> bytes:
-    return hashlib.sha256(canonical_json([key[0], key[1], value])).digest()
+    return leaf_hash(key[0], key[1], value)
 
 
 class State:
@@ -37,19 +36,17 @@ class State:
 
     def __init__(self, items: dict[Key, Any] | None = None) -> None:
         self._data: dict[str, dict[str, Any]] = {}
-        self._leaves: dict[Key, bytes] = {}
         for key, value in (items or {}).items():
-            self._put(key, value)
+            self._data.setdefault(key[0], {})[key[1]] = value
+        self._tree = BucketTree((key, _leaf(key, value)) for key, value in (items or {}).items())
 
     def _put(self, key: Key, value: Any) -> None:
         self._data.setdefault(key[0], {})[key[1]] = value
-        self._leaves[key] = _leaf(key, value)
 
     def _delete(self, key: Key) -> None:
         ns = self._data.get(key[0])
         if ns is not None:
             ns.pop(key[1], None)
-        self._leaves.pop(key, None)
 
     def get(self, ns: str, key: str, default: Any = None) -> Any:
         return self._data.get(ns, {}).get(key, default)
@@ -65,29 +62,55 @@ class State:
             for k, v in self.items(ns):
                 yield (ns, k), v
 
-    def apply_writes(self, writes: dict[Key, Any]) -> None:
+    def apply_writes(self, writes: dict[Key, Any], update: RootUpdate | None = None) -> None:
+        """Apply ``writes``; ``update`` is their :meth:`preview` when the caller has it
+        (saves rehashing), computed on this state as it is now."""
+        if update is None or update.base != self._tree.generation:
+            update = self.preview(writes)
         for key, value in writes.items():
             if value is _DELETED:
                 self._delete(key)
             else:
                 self._put(key, value)
+        self._tree.apply(update)
+
+    def preview(self, writes: dict[Key, Any]) -> RootUpdate:
+        """The commitment after ``writes`` (its ``root`` is the state root), state unchanged.
+
+        Cost: one leaf hash per written key, one bucket hash per touched bucket and the
+        touched tree nodes above them; independent of the size of the state."""
+        return self._tree.preview({key: None if value is _DELETED else _leaf(key, value)
+                                   for key, value in writes.items()})
 
     def root_with(self, writes: dict[Key, Any]) -> str:
         """State root as if ``writes`` were applied, without applying them."""
-        leaves = dict(self._leaves)
+        return self.preview(writes).root
+
+    @property
+    def root(self) -> str:
+        """The state root of the committed state: O(1), the tree is kept up to date."""
+        return self._tree.root
+
+    def flat_root_with(self, writes: dict[Key, Any]) -> str:
+        """Protocol version 1's state root (re-sorts and rehashes every leaf: O(n log n))."""
+        leaves = {k: e[1] for k, e in self._tree.entries.items()}
         for key, value in writes.items():
             if value is _DELETED:
                 leaves.pop(key, None)
             else:
                 leaves[key] = _leaf(key, value)
-        h = hashlib.sha256()
-        for key in sorted(leaves):
-            h.update(leaves[key])
-        return h.hexdigest()
+        return flat_root(leaves[k] for k in sorted(leaves))
 
-    @property
-    def root(self) -> str:
-        return self.root_with({})
+    def prove(self, ns: str, key: str) -> dict[str, Any]:
+        """Inclusion (or non-inclusion) proof of (ns, key) against :attr:`root`
+        (``ledger.commitment.verify_proof`` checks it)."""
+        return self._tree.prove(ns, key)
+
+    def __len__(self) -> int:
+        return len(self._tree)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._tree.entries
 
     def view(self) -> "StateView":
         return StateView(self)

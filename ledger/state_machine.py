@@ -8,7 +8,7 @@ and register themselves here; applications (tasks, FML rounds) plug in the same 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from pocnet.ledger.encoding import canonical_json
@@ -264,3 +264,10 @@ def genesis_state(genesis: Genesis) -> State:
 V1 = register_version(ProtocolRules(
     version=1, summary="transfers, PoC tasks and provider updates, FML rounds (docs/fmlchain.md)",
     apply_block=apply_block, select_txs=select_txs))
+
+# Protocol version 2: version 1's transitions; the header's state_root is the bucketed
+# Merkle tree of ledger/commitment.py (maintained per block in time proportional to the
+# keys changed, with inclusion proofs) instead of the flat hash over every sorted leaf.
+V2 = register_version(replace(
+    V1, version=2, state_commitment="bucket-tree",
+    summary="version 1's transitions; state_root = bucketed Merkle tree (docs/state_commitment.md)"))

@@ -40,6 +40,10 @@ class ProtocolRules:
     summary: str
     apply_block: Callable[["State", "Sequence[Tx]", "BlockContext"], "StateView"]
     select_txs: Callable[..., Any]
+    # how the header's state_root commits to state: "flat" (version 1: SHA-256 over every
+    # leaf in key order, a full re-sort per block) or "bucket-tree" (version 2 on:
+    # ledger/commitment.py, incremental, with proofs)
+    state_commitment: str = "flat"
 
 
 _REGISTRY: dict[int, ProtocolRules] = {}
@@ -53,7 +57,7 @@ def register_version(rules: ProtocolRules) -> ProtocolRules:
 
 
 def _load() -> None:
-    import pocnet.ledger.state_machine  # noqa: F401  (registers version 1)
+    import pocnet.ledger.state_machine  # noqa: F401  (registers versions 1 and 2)
 
 
 def rules_for(version: int) -> ProtocolRules:

@@ -321,6 +321,22 @@ def public_router(node: "Node") -> APIRouter:
             raise ApiError(404, "not found", "task_id", "no committed task with this id")
         return t.to_dict()
 
+    @r.get("/state/proof", tags=["state"], responses={400: {"model": ErrorOut}})
+    async def state_proof(ns: str = Query(..., description="state namespace, e.g. acct"),
+                          key: str = Query(..., description="key inside the namespace, e.g. an address")) -> Any:
+        """Inclusion (or non-inclusion) proof of one committed state entry against the state root
+        of the last committed block (docs/state_commitment.md; check it with
+        ``pocnet.ledger.commitment.verify_proof``)."""
+        for name, val, limit in (("ns", ns, 32), ("key", key, 160)):
+            if len(val) > limit:
+                raise ApiError(400, "invalid query", name, f"at most {limit} characters")
+        c = node.chain
+        with c.lock:
+            value = c.state.get(ns, key, None)
+            present = value is not None or (ns, key) in c.state
+            return {"height": c.height, "state_root": c.state.root, "header_state_root": c.state_root,
+                    "ns": ns, "key": key, "present": present, "value": value, "proof": c.state.prove(ns, key)}
+
     @r.get("/status", response_model=StatusOut, tags=["node"])
     async def status() -> Any:
         return node.status()

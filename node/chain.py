@@ -81,12 +81,29 @@ class Chain:
         self.height = storage.head_height()
         last = storage.get_block(self.height) if self.height > 0 else None
         self.last_block: Block | None = last
-        if last is not None and last.header.state_root != self.state.root:
-            raise ChainError(f"stored state root {self.state.root} does not match block {self.height} "
-                             f"header {last.header.state_root}: database is corrupt")
+        if last is not None:
+            root = self._root_by_rule(self.height)
+            if last.header.state_root != root:
+                raise ChainError(f"stored state root {root} does not match block {self.height} "
+                                 f"header {last.header.state_root}: database is corrupt")
         if last is None and self.state.root != genesis_state(genesis).root:
             raise ChainError("stored genesis state does not match genesis file")
-        log.info("chain at height %d head %s state_root %s", self.height, self.head_hash[:16], self.state.root[:16])
+        self._genesis_root = self._root_by_rule(1) if last is None else ""
+        log.info("chain at height %d head %s state_root %s (%d state entries)", self.height, self.head_hash[:16],
+                 self.state_root[:16], len(self.state))
+
+    def _root_by_rule(self, height: int) -> str:
+        """Root of the committed state under the commitment rule of ``height``'s version."""
+        try:
+            return self.app.root_after(height, {})[0]
+        except UnknownVersion:
+            return self.state.root
+
+    @property
+    def state_root(self) -> str:
+        """State root of the last committed block (O(1): read from its header; at height 0
+        the genesis state's root under block 1's rule, computed at startup)."""
+        return self.last_block.header.state_root if self.last_block is not None else self._genesis_root
 
     @property
     def state(self) -> State:

@@ -168,7 +168,7 @@ class Node:
     def status(self) -> dict[str, Any]:
         c = self.chain
         return {"chain_id": c.chain_id, "peer_id": self.key.address, "name": self.config.name,
-                "height": c.height, "latest_hash": c.head_hash, "state_root": c.state.root,
+                "height": c.height, "latest_hash": c.head_hash, "state_root": c.state_root,
                 "latest_timestamp_ms": c.last_timestamp_ms, "mempool_size": len(self.mempool),
                 "catching_up": self.catching_up(),
                 "validators": [v.to_dict() for v in self.genesis.validators],

@@ -101,22 +101,23 @@ def test_builder_and_verifier_enforce_max_block_bytes():
 def test_headers_carry_version_and_unknown_version_is_refused():
     c = chain()
     prop, _ = c.build_block(0, KEYS[0].address, 1000, transfers(1))
-    assert prop.block.header.version == 1 == c.version
-    assert prop.block.header.to_dict()["version"] == 1
+    assert prop.block.header.version == 2 == c.version
+    assert prop.block.header.to_dict()["version"] == 2
     c.verify_block(prop.block)
     h = prop.block.header
-    for bad in (2, 99):
+    for bad in (1, 99):
         forged = Block(dataclasses.replace(h, version=bad), prop.block.txs)
         with pytest.raises(BlockInvalid, match="version"):
             c.verify_block(forged)
 
 
 def test_version_registry_and_upgrade_schedule():
-    assert 1 in supported_versions()
-    assert rules_for(1).version == 1
+    assert {1, 2} <= set(supported_versions())
+    assert rules_for(1).version == 1 and rules_for(1).state_commitment == "flat"
+    assert rules_for(2).state_commitment == "bucket-tree"
     with pytest.raises(UnknownVersion):
         rules_for(99)
-    g = genesis(upgrades=((10, 2),))
+    g = genesis(version=1, upgrades=((10, 2),))
     assert [g.version_at(h) for h in (1, 9, 10, 50)] == [1, 1, 2, 2]
     assert Genesis.from_dict(json.loads(json.dumps(g.to_dict()))).upgrades == ((10, 2),)
     # a peer follows the chain up to an upgrade it has no rules for, then halts
@@ -124,7 +125,7 @@ def test_version_registry_and_upgrade_schedule():
     with pytest.raises(ChainError, match="unknown protocol version 99"):
         c.rules(2)
     d = genesis().to_dict()
-    d["upgrades"] = [[5, 1]]
+    d["upgrades"] = [[5, 2]]
     with pytest.raises(ValueError, match="upgrades"):
         Genesis.from_dict(d)
 
@@ -140,7 +141,7 @@ def test_status_reports_version(tmp_path):
     node = Node(tmp_path / "peer0")
     with TestClient(node.create_app()) as client:
         st = client.get("/status").json()
-    assert st["version"] == 1 and 1 in st["supported_versions"]
+    assert st["version"] == 2 and {1, 2} <= set(st["supported_versions"])
     assert st["consensus_params"] == DEFAULTS
 
 
@@ -153,3 +154,29 @@ def test_node_with_bad_genesis_params_fails_at_startup(tmp_path):
     path.write_text(json.dumps(d))
     with pytest.raises(ValueError, match="consensus.timeout_propose_ms"):
         Node(tmp_path / "peer0")
+
+
+def test_upgrade_from_flat_root_to_bucket_tree_replays_on_a_second_peer():
+    """Version-1 blocks carry the flat root, blocks from the upgrade on the tree root; a
+    second peer verifies both, and a peer restarted on the stored chain checks its head."""
+    from pocnet.ledger.commitment import flat_root
+    from pocnet.ledger.block import Commit
+
+    g = genesis(version=1, upgrades=((3, 2),))
+    store_a = Storage("sqlite://")
+    a = Chain(g, store_a, signer=KEYS[0])
+    b = Chain(g, Storage("sqlite://"), signer=KEYS[0])
+    roots = []
+    for h in range(1, 5):
+        prop, _ = a.build_block(0, KEYS[0].address, 1000 * h, transfers(2, 2 * (h - 1)))
+        res = b.verify_block(prop.block)
+        assert res.state_root == prop.block.header.state_root
+        for c, r in ((a, prop.result), (b, res)):
+            c.commit(prop.block, r, Commit(h, 0, prop.block.hash, ()))
+        roots.append(prop.block.header.state_root)
+        assert a.state_root == b.state_root == prop.block.header.state_root
+        leaves = a.state._tree.leaves_in_key_order()
+        assert prop.block.header.state_root == (flat_root(leaves) if h < 3 else a.state.root)
+    assert roots[1] != a.state.root and a.state.root == b.state.root
+    again = Chain(g, store_a, signer=KEYS[0])
+    assert again.state_root == roots[-1]
