@@ -21,8 +21,10 @@ are injected, through the driver's constructor:
 One ``random.Random(seed)`` drives the network, the faults and the tx workload,
 and validator keys are derived from the seed; within a process a seed reproduces
 its run. Checked per run: agreement (same block at every height on every honest
-node), valid commit certificates, identical state roots, liveness (every live
-node reaches the target height), and that every accepted tx is committed.
+node), valid commit certificates (against the validator set of each height), identical
+state roots, liveness (every live node reaches the target height), and that every accepted
+tx is committed. ``joiners`` / ``set_changes`` run extra full nodes that join the set by a
+``validator_join`` tx, and validators that leave by ``validator_leave``.
 
     python -m pocnet.node.sim --seeds 200            # sweep, prints a summary
 """

@@ -1,7 +1,9 @@
 """Block sync: fetch committed blocks with their commit certificates and verify them.
 
 A block is accepted only if its certificate holds ≥ quorum valid precommit
-signatures from genesis validators over its hash, and re-executing it on our
+signatures from the validator set of its height over its hash (the driver reads that
+set from committed state: joins, leaves and jail take effect two heights after commit), and
+re-executing it on our
 state reproduces its ``state_root``. Tx signatures are not re-verified: the
 certificate proves ≥ f+1 honest validators executed and validated the block.
 """
