@@ -85,6 +85,11 @@ def test_fifth_peer_joins_and_a_validator_leaves(cluster, tmp_path):
                     and any(s["validator"] == addr5 for b in blocks for s in b["commit"]["signatures"]))
         wait_until(took_part, 120, 0.5)
         assert c.http.get(url5 + "/status").json()["consensus"]["is_validator"] is True
+        # peer routes are authenticated (docs/p2p-auth.md): before its join the validators did not
+        # know its key, so its join tx reached them by the public /txs/batch fallback; as a
+        # validator its signed /p2p/msgs batches (votes, proposals) are accepted
+        st5 = c.http.get(url5 + "/p2p/stats").json()["stats"]
+        assert st5.get("gossip_sent_txs_public", 0) >= 1 and st5.get("gossip_sent_msgs", 0) > 0, st5
         assert rows(c, c.urls[0])[addr5]["power"] == 1
         # a refused leave says why (still 5 members: allowed), a bad join says why
         bad = subprocess.run([sys.executable, "-m", "pocnet.node", "tx", "validator-join", "--key",
