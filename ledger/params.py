@@ -42,6 +42,8 @@ _TABLE: dict[str, tuple[int, int, int]] = {
     "max_block_bytes": (8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     # Economics and accountability (ledger/txtypes/tasks.py, ledger/txtypes/accountability.py):
     "task_fee": (10, 0, 10**12),             # tokens per task tx, escrowed to the provider
+    "task_attest_heights": (20, 1, 10**6),   # heights the submitter has to attest or dispute a result
+    "task_retention_heights": (1000, 1, 10**9),  # finished tasks are removed from state this much later
     "genesis_bond": (1000, 0, 10**15),       # bond each genesis validator starts with
     "jail_delay": (2, 1, 1000),              # heights from evidence inclusion to jail
     "jail_heights": (20, 1, 10**9),          # jail period before an unjail tx is accepted
@@ -70,6 +72,8 @@ class ConsensusParams:
     max_block_txs: int = DEFAULTS["max_block_txs"]
     max_block_bytes: int = DEFAULTS["max_block_bytes"]
     task_fee: int = DEFAULTS["task_fee"]
+    task_attest_heights: int = DEFAULTS["task_attest_heights"]
+    task_retention_heights: int = DEFAULTS["task_retention_heights"]
     genesis_bond: int = DEFAULTS["genesis_bond"]
     jail_delay: int = DEFAULTS["jail_delay"]
     jail_heights: int = DEFAULTS["jail_heights"]

@@ -44,7 +44,7 @@ class Task:
     deadline_ms: int
     arrival_height: int
     arrival_ms: int
-    status: str                     # queued | allocated | done | expired
+    status: str                     # queued | allocated | reported | done | disputed | expired
     assigned_to: str | None
     record: dict[str, Any]          # the full stored record (extra fields: result_height, ...)
 

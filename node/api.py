@@ -306,8 +306,9 @@ def public_router(node: "Node") -> APIRouter:
                 "pending_nonce": pending if pending is not None else acct.nonce}
 
     @r.get("/tasks", tags=["state"], responses={400: {"model": ErrorOut}})
-    async def tasks(status: Literal["queued", "allocated", "done", "expired"] | None = Query(
-                        None, description="queued | allocated | done | expired"),
+    async def tasks(status: Literal["queued", "allocated", "reported", "done", "disputed", "expired"] | None = Query(
+                        None, description="queued | allocated | reported | done | disputed | expired "
+                                          "(finished tasks are removed task_retention_heights later)"),
                     limit: int = Query(100, ge=1, le=1000)) -> Any:
         """Committed edge-computing tasks in queue (commit) order."""
         items = queries.tasks(node.chain.state, status)

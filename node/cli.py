@@ -505,7 +505,7 @@ def q_market(round_id: Optional[int] = typer.Argument(None, help="round id (defa
 
 
 @query_app.command("tasks")
-def q_tasks(status: Optional[str] = typer.Option(None, help="queued | allocated | done | expired"),
+def q_tasks(status: Optional[str] = typer.Option(None, help="queued | allocated | reported | done | disputed | expired"),
             node: str = NODE_OPT) -> None:
     """Committed tasks in queue order (status, assigned_to, delivered_work, ...)."""
     _print(_client(node)._get("/tasks" + (f"?status={status}" if status else "")))

@@ -12,6 +12,13 @@ to receives ``fee × delivered_work // work`` when it reports the result; the re
 and the whole fee of a task that expires, is burned (``meta/burned``). A flood of N
 tasks costs N × fee whether it comes from one account or from many, so splitting it
 over accounts (to get past the per-submitter cap of the PoC queue) buys nothing.
+
+Tasks that cannot grief (issue 17; the full rule is in ledger/txtypes/providers.py):
+a task whose ``work`` no provider could deliver within ``deadline_ms`` at its offered
+capacity (``work > max capacity × deadline_ms``) is refused at check_tx (422 UNMET), so
+it never reaches a block. Finished tasks are removed from state
+``task_retention_heights`` (genesis) after they finish, so task state is bounded by
+what arrives within that many heights.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from pocnet.ledger.tx import Tx
 from pocnet.ledger.txtypes.common import exact_fields, int_field, int_list_field
 
 TASKS = "task"
+PROVIDERS = "prov"  # provider records (ledger/txtypes/providers.py)
 MAX_WORK = 10**12
 MAX_DEADLINE_MS = 30 * 24 * 3600 * 1000
 
@@ -57,6 +65,11 @@ class TaskHandler:
                            int_field(payload, "deadline_ms", 1, MAX_DEADLINE_MS))
 
     def check_state(self, view: StateView, tx: Tx, p: TaskPayload) -> None:
+        best = max_capacity(view)
+        if p.work > best * p.deadline_ms:
+            raise TxRejected("payload.deadline_ms",
+                             f"infeasible: work {p.work} in {p.deadline_ms} ms needs more than the largest "
+                             f"offered capacity ({best} work units per ms)", Code.UNMET)
         fee = task_fee(view)
         balance = get_account(view, tx.sender)["balance"]
         if balance < fee:
@@ -77,6 +90,11 @@ class TaskHandler:
         })
 
 
+def max_capacity(view: StateView) -> int:
+    """Largest capacity (work units per ms) any provider offers now."""
+    return max((int(p["capacity"]) for _, p in view.items(PROVIDERS)), default=0)
+
+
 def settle_fee(view: StateView, task: dict[str, Any], provider: str, delivered: int) -> None:
     """Pay the escrowed fee pro rata to the delivering provider; burn the rest."""
     fee = int(task.get("fee", 0))
@@ -90,6 +108,8 @@ def settle_fee(view: StateView, task: dict[str, Any], provider: str, delivered: 
 
 def _genesis(view: StateView, genesis: Genesis) -> None:
     view.set("meta", "task_fee", genesis.params.task_fee)
+    view.set("meta", "task_attest_heights", genesis.params.task_attest_heights)
+    view.set("meta", "task_retention_heights", genesis.params.task_retention_heights)
 
 
 register_handler(TaskHandler())

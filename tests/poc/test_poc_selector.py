@@ -70,10 +70,16 @@ def test_allocation_recorded_and_results_feed_reputation():
         apply_tx(view, sign_tx(key, CHAIN, "task_result", 0, {"task_id": allocated[0]["id"], "delivered_work": 501}),
                  BlockContext(CHAIN, 4, "00" * 32, 3500, owner))
     commit(s, [sign_tx(key, CHAIN, "task_result", 0, {"task_id": allocated[0]["id"], "delivered_work": 500})], 4, 3500)
+    # a claim: nothing credited until the submitter attests it (or its window ends)
+    assert s.get("task", allocated[0]["id"])["status"] == "reported"
+    assert s.get("prov", owner)["delivered_total"] == 0
+    commit(s, [sign_tx(USER, CHAIN, "task_attest", 6, {"task_id": allocated[0]["id"], "delivered_work": 500})],
+           5, 3600)
     prov = s.get("prov", owner)
     assert prov["delivered_total"] == 500 and prov["history"] == [500] and prov["reputation_ppm"] == 1_000_000
+    assert s.get("task", allocated[0]["id"])["attested"] is True
     # the rest expire (deadline 1000 ms after allocation at t=3000): reputation drops
-    commit(s, [], 5, 10_000)
+    commit(s, [], 6, 10_000)
     assert all(t["status"] in ("done", "expired") for _, t in s.items("task"))
     reps = {a: p["reputation_ppm"] for a, p in s.items("prov")}
     assert all(r < 1_000_000 for a, r in reps.items() if s.get("prov", a)["due_total"] > 500)
@@ -147,9 +153,10 @@ def test_task_fee_escrowed_paid_pro_rata_and_burned():
     key = next(k for k in VALS if k.address == t0["assigned_to"])
     before = (s.get("acct", key.address) or {"balance": 0})["balance"]
     commit(s, [sign_tx(key, CHAIN, "task_result", 0, {"task_id": t0["id"], "delivered_work": 250})], 4, 3500)
+    commit(s, [sign_tx(USER, CHAIN, "task_attest", 2, {"task_id": t0["id"], "delivered_work": 250})], 5, 3600)
     assert s.get("acct", key.address)["balance"] == before + 5       # half delivered: half the fee
     assert s.get("meta", "burned") == 5
-    commit(s, [], 5, 10_000)                                          # the other task expires
+    commit(s, [], 6, 10_000)                                          # the other task expires
     assert s.get("meta", "burned") == 15
 
 
