@@ -372,9 +372,10 @@ def tx_task_result(task_id: str = typer.Option(..., help="the task's id (the has
                    wait_allocated: float = typer.Option(60.0, help="seconds to wait while the task is still "
                                                         "queued (allocation takes a few blocks)"),
                    node: str = NODE_OPT, wait: bool = typer.Option(True)) -> None:
-    """Report a task's result as the provider it was allocated to (feeds its reputation and
-    pays it the task fee pro rata). A task nobody reports expires at its deadline and counts
-    against that provider's reputation."""
+    """Report a task's result as the provider it was allocated to: a claim that the submitter
+    attests (``tx task-attest``) or that stands after task_attest_heights; then it feeds the
+    provider's reputation and pays it the task fee pro rata. A task nobody reports expires at
+    its deadline and counts against that provider's reputation if it could have met it."""
     import time
     if (key is None) == (home is None):
         _fail("give exactly one of --key (the provider's key file) or --home (a cluster home)")
@@ -396,6 +397,35 @@ def tx_task_result(task_id: str = typer.Option(..., help="the task's id (the has
     assert key is not None
     amount = task["work"] if delivered_work is None else delivered_work
     _submit(node, key, "task_result", {"task_id": task_id, "delivered_work": amount}, wait)
+
+
+@tx_app.command("task-attest")
+def tx_task_attest(task_id: str = typer.Option(..., help="the task's id (the hash of its task tx)"),
+                   key: Path = typer.Option(..., help="the submitter's key file (who sent the task tx)"),
+                   delivered_work: Optional[int] = typer.Option(None, help="work units you received: the "
+                                                                "provider's claim confirms it, less disputes it "
+                                                                "[default: the claim]"),
+                   wait_reported: float = typer.Option(30.0, help="seconds to wait for the provider's report"),
+                   node: str = NODE_OPT, wait: bool = typer.Option(True)) -> None:
+    """Attest a reported task result as its submitter: the claimed amount confirms it (the
+    provider is credited now), less disputes it (counts neither for nor against the provider;
+    the fee is burned). Unattested claims stand after task_attest_heights."""
+    import time
+    c = _client(node)
+    deadline = time.monotonic() + max(0.0, wait_reported)
+    while True:
+        task = _find_task(c, task_id)
+        if task is not None and task["status"] not in ("queued", "allocated"):
+            break
+        if time.monotonic() >= deadline:
+            raise CliError(f"task {task_id} is " + ("not committed on " + node if task is None else
+                                                     f"{task['status']}, not yet reported by its provider")
+                           + f" after {wait_reported:.0f} s")
+        time.sleep(0.5)
+    if task["status"] != "reported":
+        raise CliError(f"task {task_id} is {task['status']}; only a reported task can be attested")
+    amount = task["claimed_work"] if delivered_work is None else delivered_work
+    _submit(node, key, "task_attest", {"task_id": task_id, "delivered_work": amount}, wait)
 
 
 def _csv_addresses(value: str, opt: str) -> list[str]:

@@ -4,7 +4,7 @@ Four in-process peers (``node.chain.Chain`` on SQLite, the shipped PoC
 selector, VRF beacons, the real state machine) take turns to build each
 block; the other three verify it (re-executing it) and all four commit it.
 The history: genesis, transfers, PoC tasks (allocated by the student model),
-task results and one expiry, 40 FML learners registering, and three full FML
+task results (attested by their submitters, one disputed, the rest standing after the attestation window) and one expiry, 40 FML learners registering, and three full FML
 rounds (open, join, close registration -> plan, heads' reports, close ->
 settlement). Round 3 is a *sensitivity* round: the chain's reputation
 incentive R is 10^12 tokens (rounds 1-2 override it to 5), so a share
@@ -138,6 +138,21 @@ class Replay:
                                    {"task_id": tid, "delivered_work": t["work"] * share // 4}))
         return out
 
+    def task_attests(self) -> list:
+        """Submitters attest reported results: the claim, except the first reported task of
+        users[1], which is disputed (half of the claim); the others' claims stand later."""
+        out = []
+        by_addr = {k.address: k for k in self.users}
+        disputed = False
+        for tid, t in sorted(self.state.items("task"), key=lambda kv: kv[1]["seq"]):
+            if t["status"] != "reported" or t["submitter"] not in by_addr or t["submitter"] == self.users[0].address:
+                continue
+            amount = t["claimed_work"]
+            if t["submitter"] == self.users[1].address and not disputed:
+                amount, disputed = amount // 2, True
+            out.append(self.tx(by_addr[t["submitter"]], "task_attest", {"task_id": tid, "delivered_work": amount}))
+        return out
+
     def tasks(self, salt: int) -> list:
         out = []
         for j, u in enumerate(self.users):
@@ -194,6 +209,7 @@ class Replay:
         self.block(self.tasks(2) + self.task_results())
         self.block(self.task_results() + [self.tx(self.users[0], "transfer", {"to": self.users[1].address,
                                                                             "amount": 12_345})])
+        self.block(self.task_attests())
         normal = {"n_coalitions": 4, "R": 5.0}
         self.fml_round(1, profiles, normal)
         # round 2: two learners change their registration between rounds; a different K
@@ -209,7 +225,7 @@ class Replay:
         self.block(self.tasks(4) + self.task_results()
                    + [self.tx(joiner, "validator_join", {"validator": joiner.address, "url": "http://127.0.0.1:27199",
                                                          "bond": 1500, "capacity": 3})])
-        self.block(self.task_results() + [self.tx(joiner, "validator_leave", {})])
+        self.block(self.task_results() + self.task_attests() + [self.tx(joiner, "validator_leave", {})])
 
 
 def replay(sensitive_offset: int) -> list[dict[str, Any]]:
