@@ -188,6 +188,7 @@ def test_validation_names_the_field():
 # flat maximum) and stopped unconverged after 200 sweeps; all MSPs free / one binding.
 @example(seed=2196190670, n=4, m=3, d_scale=1.0, kappa=15.5)
 @example(seed=531915420, n=4, m=3, d_scale=2.0, kappa=15.5)
+@example(seed=3820890370, n=4, m=3, d_scale=2.0, kappa=15.5)
 # an MSP left with utility ~1e-9 (a leader prices it to its drop-out edge): the check's SLSQP deviation broke
 # the delay bound by 5e-13 and "gained" 1e-11 until it was scaled back onto the bound
 @example(seed=952160784, n=3, m=3, d_scale=3.0, kappa=15.5)
