@@ -144,6 +144,9 @@ def simulate(
     alpha: float = typer.Option(0.03, help="Per-FedAvg personalisation step"),
     beta: float = typer.Option(0.1, help="Per-FedAvg meta step"),
     batch: int = typer.Option(32, min=1, help="minibatch size of each Per-FedAvg batch"),
+    personal_steps: int = typer.Option(1, min=0, help="personalisation steps of size alpha on local data (evaluation "
+                                       "and the heads' leave-one-out)"),
+    classes_per_learner: int = typer.Option(2, min=1, help="distinct classes each learner holds"),
     data_limit: Optional[int] = typer.Option(None, help="use only the first N images (quick checks)"),
     offline: bool = typer.Option(True, "--offline/--on-chain",
                                  help="offline: games/ in-process; on-chain: GFML jobs with blockchain go through a cluster"),
@@ -215,10 +218,10 @@ def simulate(
     chains = {"both": (True, False), "with": (True,), "without": (False,)}.get(sweep_blockchain)
     if chains is None:
         raise typer.BadParameter("must be both, with or without", param_hint="--sweep-blockchain")
-    learn = PerFedAvgConfig(alpha=alpha, beta=beta, batch=batch)
+    learn = PerFedAvgConfig(alpha=alpha, beta=beta, batch=batch, personal_steps=personal_steps)
     jobs: list[tuple[str, str, int, RunConfig]] = []  # (tag, scheme, seed, cfg)
     base = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rates[0], lazy_iters=lazy_iters, learn=learn,
-                     disguise=disguise, misbehaviour_kind=kinds[0])
+                     disguise=disguise, misbehaviour_kind=kinds[0], classes_per_learner=classes_per_learner)
     for seed in seed_list:
         for k in keys:
             jobs.append(("main", k, seed, base))
@@ -233,12 +236,13 @@ def simulate(
                             continue  # already a main run
                         cfg = RunConfig(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=rate,
                                         lazy_iters=lazy_iters, blockchain=chain, learn=learn, disguise=disguise,
-                                        misbehaviour_kind=kind)
+                                        misbehaviour_kind=kind, classes_per_learner=classes_per_learner)
                         jobs.append(("misbehaviour", "gfml", seed, cfg))
     for tag, values, field in (("users", users_list, "n_learners"), ("coalitions", coalitions_list, "n_coalitions")):
         for v in values:
             for seed in sweep_list:
-                kw = dict(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=0.0, lazy_iters=lazy_iters, learn=learn)
+                kw = dict(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=0.0, lazy_iters=lazy_iters, learn=learn,
+                          classes_per_learner=classes_per_learner)
                 kw[field] = v
                 jobs.append((tag, "gfml", seed, RunConfig(**kw)))
 
@@ -337,6 +341,7 @@ def simulate(
         "disguise": disguise,
         "misbehaviour_kinds": kinds,
         "per_fedavg": {"alpha": alpha, "beta": beta, "delta": learn.delta, "batch": batch, "personal_steps": learn.personal_steps},
+        "classes_per_learner": classes_per_learner,
         "mode": "offline" if offline else "on-chain",
         "chain": chain_info,
         "elapsed_s": round(elapsed, 1),

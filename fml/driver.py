@@ -98,6 +98,7 @@ class RunConfig:
     blockchain: bool = True
     disguise: bool = False  # legacy switch: kind "lazy" becomes "disguised"
     misbehaviour_kind: str = "lazy"  # one of KINDS
+    classes_per_learner: int = 2  # distinct classes each learner holds (sensitivity table)
 
     def kind(self) -> str:
         """The effective strategy (``disguise`` upgrades ``lazy`` to ``disguised``)."""
@@ -195,7 +196,8 @@ def run(
     early and its result holds the completed rounds (``config["rounds_completed"]``)."""
     kind = cfg.kind()
     torch.manual_seed(seed)
-    pop = make_population(data, cfg.n_learners, seed=seed, misbehave_rate=cfg.misbehave_rate)
+    pop = make_population(data, cfg.n_learners, seed=seed, misbehave_rate=cfg.misbehave_rate,
+                          classes_per_learner=cfg.classes_per_learner)
     trainer = Trainer(pop, cfg.learn, seed=seed)
     bind = getattr(coordinator, "bind_population", None)
     if bind is not None:
@@ -217,9 +219,10 @@ def run(
         bad_iters = 0 if kind == "free-rider" else cfg.lazy_iters
         iters = {j: (bad_iters if pop.addresses[j] in bad else params.tau) for ms in partition.values() for j in ms}
         inflate = {j for j in iters if pop.addresses[j] in bad} if kind == "noisy" else set()
-        results = trainer.train_round(partition, iters, inflate)
+        results = trainer.train_round(partition, iters, inflate, committed=params.tau)
+        # evidence of work = the share of spot-checked steps that re-executed (docs/fml.md)
         measured = {
-            pop.addresses[j]: (res.loss_reduction[j], res.grad_norm[j], res.own_gain[j])
+            pop.addresses[j]: (res.loss_reduction[j], res.grad_norm[j], res.verified.get(j, res.own_gain[j]))
             for res in results.values()
             for j in res.loss_reduction
         }
@@ -319,6 +322,7 @@ def run(
             "delta": cfg.learn.delta,
             "batch": cfg.learn.batch,
             "personal_steps": cfg.learn.personal_steps,
+            "classes_per_learner": cfg.classes_per_learner,
         },
         rounds=history,
         profit_per_learner=profit,

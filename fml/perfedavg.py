@@ -134,6 +134,55 @@ def local_train(
     return params
 
 
+def local_train_spot(
+    params: Params,
+    sampler: StackedSampler,
+    who: torch.Tensor,
+    iters: torch.Tensor,
+    cfg: PerFedAvgConfig,
+    gen: torch.Generator,
+    challenge: torch.Tensor,
+    spare: torch.Generator,
+) -> tuple[Params, list[tuple[int, int, Params, tuple, Params]]]:
+    """``local_train`` (same draws from ``gen``, same result) that also keeps what a learner
+    reveals when its head challenges step t: the model before and after step t and the
+    step's batches, for every (model j, t in ``challenge[j]``) (steps 1-based).
+
+    A model that stopped after ``iters[j]`` steps holds its last model for the steps it
+    skipped (before == after: the chain of checkpoints it commits to cannot contain a
+    genuine step it never computed); batches of steps nobody ran come from ``spare``.
+    """
+    steps = int(iters.max().item()) if len(iters) else 0
+    kept: list[tuple[int, int, Params, tuple, Params]] = []
+    for t in range(steps):
+        mask = iters > t
+        batches = tuple(sampler.sample(who, cfg.batch, gen) for _ in range(3))
+        new = hf_step(params, batches, cfg, None if bool(mask.all()) else mask)
+        for j in (challenge == t + 1).any(dim=1).nonzero().flatten().tolist():
+            kept.append((j, t + 1, tuple(p[j:j + 1].clone() for p in params),
+                         tuple((x[j:j + 1].clone(), y[j:j + 1].clone()) for x, y in batches),
+                         tuple(p[j:j + 1].clone() for p in new)))
+        params = new
+    for j, col in (challenge > steps).nonzero().tolist():
+        step = int(challenge[j, col])
+        one = torch.as_tensor([int(who[j])])
+        batches = tuple(sampler.sample(one, cfg.batch, spare) for _ in range(3))
+        held = tuple(p[j:j + 1].clone() for p in params)
+        kept.append((j, step, held, batches, held))
+    return params, kept
+
+
+def spot_check(before: Params, batches: tuple, after: Params, cfg: PerFedAvgConfig, rtol: float = 1e-3) -> bool:
+    """Re-execute one revealed step: does ``hf_step(before, batches)`` give ``after``?
+
+    Tolerance relative to the step's own length (the stacked and the single-model
+    computation may differ in the last bits of float32)."""
+    redo = flat(hf_step(before, batches, cfg))
+    b = flat(before)
+    err = float((redo - flat(after)).norm())
+    return err <= rtol * float((redo - b).norm()) + 1e-7
+
+
 def adapt(params: Params, x: torch.Tensor, y: torch.Tensor, alpha: float, steps: int) -> Params:
     """Personalise: ``steps`` plain gradient steps of size alpha on (x, y) per model."""
     for _ in range(steps):

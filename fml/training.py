@@ -23,13 +23,16 @@ from pocnet.fml.perfedavg import (
     aggregate,
     leave_one_out_models,
     local_train,
+    local_train_spot,
     mean_loss,
+    spot_check,
 )
 
 VALIDATION_PER_MEMBER = 64  # held-out samples each member lends its head for leave-one-out
 EMBED_BATCH = 64  # samples behind one embedding
 REFERENCE_BATCH = 200  # public batch that centres embeddings
 PASSIVE_SHOTS = (1, 5, 10)
+SPOT_CHECKS = 2  # committed steps a head re-executes per member and round (docs/fml.md "Spot checks")
 VALIDATORS_PER_COALITION = 8  # members whose held-out data a head uses for leave-one-out (cost cap)
 
 
@@ -42,6 +45,8 @@ class CoalitionResult:
     val_loss: float
     aligned_norm: dict[int, float] = field(default_factory=dict)  # update length along the others' mean
     own_gain: dict[int, float] = field(default_factory=dict)  # evidence of work (see Trainer.own_gain)
+    val_grad_norm: dict[int, float] = field(default_factory=dict)  # |grad of the lent validation loss| at the start
+    verified: dict[int, float] = field(default_factory=dict)  # share of challenged steps that re-executed (spot checks)
 
 
 def _stack_repeat(p: Params, n: int) -> Params:
@@ -83,6 +88,9 @@ class Trainer:
         self.pop = pop
         self.cfg = cfg
         self.gen = torch.Generator().manual_seed(seed)
+        # the heads' own randomness for spot checks: apart from the learners' draws, so
+        # checking changes nothing they compute
+        self.challenge_gen = torch.Generator().manual_seed(seed + 7_919)
         init = init_params(1, seed)
         self.models: Params = _stack_repeat(init, pop.n)  # learner j's current meta-model
         self.global_model: Params = init  # data-weighted mean of the coalition models
@@ -118,7 +126,7 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def train_round(
         self, partition: dict[int, list[int]], iters: dict[int, int], inflate: frozenset[int] | set[int] = frozenset(),
-        local: Callable[..., Params] = local_train,
+        local: Callable[..., Params] = local_train, committed: int | None = None,
     ) -> dict[int, CoalitionResult]:
         """Local training in every coalition, then head-side aggregation and LOO.
 
@@ -141,7 +149,20 @@ class Trainer:
         who = torch.as_tensor(all_members, dtype=torch.long)
         stack = select(self.models, starts)
         it = torch.as_tensor([iters[m] for m in all_members], dtype=torch.long)
-        trained_all = local(stack, self.sampler, who, it, self.cfg, self.gen)
+        verified: dict[int, float] = {}
+        if local is local_train:  # spot checks: the head re-executes SPOT_CHECKS random committed steps per member
+            tau = committed if committed is not None else max(iters.values())
+            challenge = torch.stack([torch.randperm(tau, generator=self.challenge_gen)[:min(SPOT_CHECKS, tau)] + 1
+                                     for _ in all_members]) if tau > 0 else torch.zeros(len(all_members), 0, dtype=torch.long)
+            trained_all, kept = local_train_spot(stack, self.sampler, who, it, self.cfg, self.gen, challenge,
+                                                 self.challenge_gen)
+            passed = [0] * len(all_members)
+            for row, _t, before, batches, after in kept:
+                passed[row] += spot_check(before, batches, after, self.cfg)
+            n_checks = challenge.shape[1]
+            verified = {row: (passed[row] / n_checks if n_checks else 1.0) for row in range(len(all_members))}
+        else:
+            trained_all = local(stack, self.sampler, who, it, self.cfg, self.gen)
         delta_all = flat(trained_all) - flat(stack)
         if inflate:
             trained_all, delta_all = self._inflate(order, stack, delta_all, iters, set(inflate))
@@ -155,7 +176,7 @@ class Trainer:
             agg = aggregate(trained, weights)
             gnorm = {m: float(delta_all[int(sl[k])].norm()) for k, m in enumerate(members)}
             aligned = aligned_norms(delta_all[sl], weights)
-            gain = self.own_gain(select(stack, sl), trained, members)
+            gain, vgn = self.descent(select(stack, sl), trained, members)
             # alone, the "aggregate without i" is the model the member started from
             cand = start if len(members) == 1 else leave_one_out_models(trained, weights)
             validators = members
@@ -167,7 +188,9 @@ class Trainer:
             red = {m: max(0.0, float(losses[k]) - with_all) for k, m in enumerate(members)}
             results[head] = CoalitionResult(red, gnorm, with_all,
                                             {m: float(aligned[k]) for k, m in enumerate(members)},
-                                            {m: float(gain[k]) for k, m in enumerate(members)})
+                                            {m: float(gain[k]) for k, m in enumerate(members)},
+                                            {m: float(vgn[k]) for k, m in enumerate(members)},
+                                            {m: verified[int(sl[k])] for k, m in enumerate(members)} if verified else {})
             new_models[head] = agg
             coalition_mass[head] = float(weights.sum())
         for head, members in partition.items():
@@ -182,7 +205,13 @@ class Trainer:
         return results
 
     def own_gain(self, start: Params, trained: Params, members: list[int]) -> torch.Tensor:
-        """Evidence of work per member: how much its returned model lowered the loss on the
+        """Evidence of work per member (see ``descent``)."""
+        return self.descent(start, trained, members)[0]
+
+    def descent(self, start: Params, trained: Params, members: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(own gain, |g|) per member, g the gradient of its lent validation loss at ``start``.
+
+        Evidence of work per member: how much its returned model lowered the loss on the
         validation samples it lent the head, against the model it received (clipped at 0).
 
         Local training on a learner's own data lowers the loss on that learner's
@@ -203,7 +232,8 @@ class Trainer:
         loss = masked_loss_grad(leaves, x, y, mask)
         g = flat(tuple(t.detach() for t in torch.autograd.grad(loss.sum(), leaves)))
         d = flat(trained) - flat(start)
-        return ((-(d * g).sum(1)) / g.norm(dim=1).clamp_min(1e-30)).clamp_min(0.0)
+        gn = g.norm(dim=1)
+        return ((-(d * g).sum(1)) / gn.clamp_min(1e-30)).clamp_min(0.0), gn
 
     def _inflate(self, order, stack: Params, delta_all: torch.Tensor, iters: dict[int, int],
                  inflate: set[int]) -> tuple[Params, torch.Tensor]:

@@ -168,3 +168,34 @@ def test_without_work_field_grad_norm_stands_in():
     st_ = settle_round(PLAN, reports, {}, 1, P)
     first = sorted(PLAN.frequencies)[0]
     assert st_.work_factors[first] == 0 and st_.payouts[first] == 0.0
+
+
+spot_values = st.sampled_from([0, PPM // 2, PPM])  # share of spot-checked steps that re-executed (fml SPOT_CHECKS=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(others=st.lists(st.lists(spot_values, min_size=1, max_size=8), min_size=1, max_size=20),
+       n_honest=st.integers(1, 4))
+def test_spot_checked_honest_members_keep_the_old_pay_every_round(others, n_honest):
+    """With spot-check evidence an honest member's work is the coalition's maximum every
+    round, so whatever shirkers show (and for how many rounds), its factor is PPM:
+    it keeps 100 % of the old pay."""
+    prev: dict[str, int] = {}
+    for rnd in others:
+        work = {f"h{i}": PPM for i in range(n_honest)} | {f"s{i}": w for i, w in enumerate(rnd)}
+        factors = work_factors(work, prev)
+        prev.update(settlement.work_scores(work, prev))
+        assert all(factors[f"h{i}"] == PPM for i in range(n_honest))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rounds=st.lists(st.tuples(spot_values, spot_values), min_size=1, max_size=12))
+def test_spot_checked_shirker_never_paid_more_than_its_honest_twin(rounds):
+    """Two members, identical except that one shows less verified work in some rounds:
+    its factor is never higher, in any round."""
+    prev: dict[str, int] = {}
+    for a, b in rounds:
+        work = {"twin": PPM, "shirk": min(a, b), "x": max(a, b)}
+        f = work_factors(work, prev)
+        prev.update(settlement.work_scores(work, prev))
+        assert f["shirk"] <= f["twin"]
