@@ -120,6 +120,8 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--base-port", type=int, default=28650)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="record each peer with py-spy over the window into DIR/peerN.txt (collapsed stacks)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="pocnet-bench-"))
@@ -160,13 +162,34 @@ def main() -> int:
         obs.start()
         rss = {i: 0 for i in range(args.peers)}
         ps = [psutil.Process(p.pid) for p in procs]
+        w0, w1 = start_at + args.warmup, start_at + args.warmup + args.seconds
+        cpu0: dict[int, float] = {}
+        cpu1: dict[int, float] = {}
+        spies: list[subprocess.Popen] = []
         while time.time() < stop_at + 5:
+            now = time.time()
             for i, p in enumerate(ps):
                 try:
                     rss[i] = max(rss[i], p.memory_info().rss)
+                    t = p.cpu_times()
+                    # CPU over the whole loaded run (start .. end of polling), divided below by all
+                    # txs committed in it: robust even when a loaded machine stretches the window.
+                    if now >= start_at and i not in cpu0:
+                        cpu0[i] = t.user + t.system
+                    cpu1[i] = t.user + t.system
                 except psutil.Error:
                     pass
+            if args.profile and now >= w0 and not spies:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                spy = Path(sys.executable).with_name("py-spy")
+                spies = [subprocess.Popen([str(spy), "record", "--pid", str(p.pid), "--duration", str(int(args.seconds)),
+                                           "--rate", "200", "--nonblocking", "--format", "raw",
+                                           "--output", str(args.profile / f"peer{i}.txt")],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         for i, p in enumerate(procs)]
             time.sleep(0.5)
+        for sp in spies:
+            sp.wait(timeout=60)
         for p in clients:
             p.join()
         obs.join()
@@ -176,7 +199,7 @@ def main() -> int:
                 sent[h] = t
         o = json.loads((work / "observer.json").read_text())
         seen, blocks = o["seen"], o["blocks"]
-        w0, w1 = start_at + args.warmup, start_at + args.warmup + args.seconds
+        committed_total = sum(n for _, t, n in blocks if t >= start_at)
         committed_in_window = sum(n for _, t, n in blocks if w0 <= t < w1)
         lat = [seen[h] - t for h, t in sent.items() if h in seen and w0 <= t < w1]
         heights = [h for h, t, _ in blocks if w0 <= t < w1]
@@ -197,6 +220,11 @@ def main() -> int:
                           "mean": round(statistics.fmean(lat), 3) if lat else None},
             "uncommitted_submitted": sum(1 for h in sent if h not in seen),
             "peak_rss_mb": {f"peer{i}": round(v / 2**20, 1) for i, v in rss.items()},
+            "cpu_s_per_peer": {f"peer{i}": round(cpu1[i] - cpu0[i], 2) for i in cpu0 if i in cpu1},
+            "committed_total": committed_total,
+            "cpu_us_per_tx_per_peer": {f"peer{i}": round(1e6 * (cpu1[i] - cpu0[i]) / max(1, committed_total))
+                                       for i in cpu0 if i in cpu1},
+            "loadavg_1m_end": round(os.getloadavg()[0], 2),
             "same_head": len({(s["height"], s["latest_hash"]) for s in statuses}) == 1,
             "cpu": os.cpu_count(),
         }
@@ -207,6 +235,9 @@ def main() -> int:
             print(f"{'latency_' + k:32} {v}")
         for k, v in result["peak_rss_mb"].items():
             print(f"{'peak_rss_mb_' + k:32} {v}")
+        for k, v in result["cpu_us_per_tx_per_peer"].items():
+            print(f"{'cpu_us_per_tx_' + k:32} {v}")
+        print(f"{'loadavg_1m_end':32} {result['loadavg_1m_end']}")
         print(json.dumps(result))
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -10,6 +10,8 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
+
 
 class EncodingError(ValueError):
     """A value cannot be canonically encoded; ``path`` names where."""
@@ -41,12 +43,32 @@ def check_canonical_value(value: Any, path: str = "$") -> None:
     raise EncodingError(path, f"unsupported type {type(value).__name__}")
 
 
-def canonical_json(value: Any, *, checked: bool = True) -> bytes:
-    """Encode ``value`` canonically. ``checked=False`` skips the type walk for trusted data."""
-    if checked:
-        check_canonical_value(value)
+def canonical_json_reference(value: Any) -> bytes:
+    """The reference encoding (stdlib ``json``): the definition ``canonical_json`` must match
+    byte for byte. Kept as the fallback and as the oracle of the property tests."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
+
+
+_ORJSON_OPTS = orjson.OPT_SORT_KEYS
+
+
+def canonical_json(value: Any, *, checked: bool = True) -> bytes:
+    """Encode ``value`` canonically. ``checked=False`` skips the type walk for trusted data.
+
+    orjson (≈ 20× faster) produces the reference bytes for everything orjson accepts (checked
+    by property tests); whatever it refuses (ints beyond 64 bits, non-str keys of trusted
+    data, lone surrogates, nesting past 255) goes through the reference encoder, so the
+    result, or the error raised, is the reference one. Floats are the exception: with
+    ``checked=False`` the caller vouches that there are none (the two encoders format
+    ``1e+16`` vs ``1e16`` and NaN differently), which holds for every consensus object since
+    floats are refused at the trust boundary."""
+    if checked:
+        check_canonical_value(value)
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTS)
+    except (orjson.JSONEncodeError, TypeError):
+        return canonical_json_reference(value)
 
 
 def sha256_hex(data: bytes) -> str:
