@@ -12,6 +12,9 @@ must reach one peer in order), and measures:
 
 Run:  .venv/bin/python bench/bench_cluster.py [--rate 0] [--seconds 30] [--clients 3] [--json out.json]
 ``--rate 0`` offers load as fast as the clients can; ``--rate R`` offers R tx/s in total.
+Overload mode: ``--overload PEAK [--factors 1,1.5,2] [--runs 3]`` runs each factor x PEAK
+on a fresh cluster --runs times and prints the table (JSON per run with --json base.json).
+Clients honour 503 + Retry-After from a peer that sheds load.
 """
 from __future__ import annotations
 
@@ -62,6 +65,9 @@ def client_main(idx: int, seeds: list[bytes], chain_id: str, urls: list[str], pe
         try:
             r = http.post(urls[peer] + "/txs/batch", json=chunk)
             ok = r.status_code == 200
+            if r.status_code == 503:  # the peer sheds load: wait as told (Retry-After, seconds)
+                ra = r.headers.get("retry-after", "")
+                time.sleep(min(5.0, float(ra)) if ra.isdigit() else 0.5)
         except httpx.HTTPError:
             ok = False
         if ok:
@@ -110,6 +116,29 @@ def pct(values: list[float], p: float) -> float:
 
 
 def main() -> int:
+    args = parse_args()
+    if args.overload is None:
+        run_once(args, args.rate, args.json)
+        return 0
+    # Overload mode: offered load at each factor x PEAK, each point --runs times on a fresh cluster.
+    rows = []
+    for f in args.factors:
+        for run in range(1, args.runs + 1):
+            out = args.json.with_name(f"{args.json.stem}_x{f:g}_run{run}.json") if args.json else None
+            r = run_once(args, f * args.overload, out)
+            rows.append((f, run, r))
+    print("\n| offered | run | committed tx/s | p50 s | p95 s | p99 s | peak RSS max MB | CPU µs/tx/peer | load 1m |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for f, run, r in rows:
+        lat = r["latency_s"]
+        cpu = r["cpu_us_per_tx_per_peer"]
+        print(f"| {f:g}x = {f * args.overload:.0f} | {run} | {r['committed_tx_per_s']} | {lat['p50']} | "
+              f"{lat['p95']} | {lat['p99']} | {max(r['peak_rss_mb'].values())} | "
+              f"{round(sum(cpu.values()) / max(1, len(cpu)))} | {r['loadavg_1m_end']} |")
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peers", type=int, default=4)
     ap.add_argument("--clients", type=int, default=3)
@@ -122,11 +151,19 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--profile", type=Path, default=None,
                     help="record each peer with py-spy over the window into DIR/peerN.txt (collapsed stacks)")
-    args = ap.parse_args()
+    ap.add_argument("--overload", type=float, default=None, metavar="PEAK",
+                    help="overload mode: offer each --factors x PEAK tx/s, --runs times each, print a table")
+    ap.add_argument("--factors", type=lambda t: [float(x) for x in t.split(",")], default=[1.0, 1.5, 2.0])
+    ap.add_argument("--runs", type=int, default=3)
+    return ap.parse_args()
+
+
+def run_once(args: argparse.Namespace, rate: float, json_out: Path | None) -> dict:
+    """One fresh cluster offered ``rate`` tx/s in total (0 = as fast as possible)."""
 
     work = Path(tempfile.mkdtemp(prefix="pocnet-bench-"))
     total_s = args.warmup + args.seconds + 3
-    expected_rate = args.rate if args.rate > 0 else 4000
+    expected_rate = rate if rate > 0 else 4000
     per_sender = int(expected_rate * total_s / args.senders) + 2
     seeds = [random.Random(i).randbytes(32) for i in range(args.senders)]
     funds = [(KeyPair.from_seed(s).address, 10**9) for s in seeds]
@@ -152,7 +189,7 @@ def main() -> int:
         ctx = mp.get_context("fork")
         clients = []
         chunks = [seeds[i::args.clients] for i in range(args.clients)]
-        rate_each = args.rate / args.clients if args.rate > 0 else 0
+        rate_each = rate / args.clients if rate > 0 else 0
         for i, ch in enumerate(chunks):
             p = ctx.Process(target=client_main, args=(i, ch, "bench", urls, per_sender, rate_each, start_at,
                                                       stop_at - 3, args.batch, str(work / f"client{i}.json")))
@@ -210,7 +247,7 @@ def main() -> int:
             except httpx.HTTPError:
                 statuses.append({"height": None, "latest_hash": None})
         result = {
-            "peers": args.peers, "clients": args.clients, "offered_rate": args.rate or "max",
+            "peers": args.peers, "clients": args.clients, "offered_rate": rate or "max",
             "window_s": args.seconds, "submitted_total": len(sent),
             "committed_in_window": committed_in_window,
             "committed_tx_per_s": round(committed_in_window / args.seconds, 1),
@@ -239,9 +276,9 @@ def main() -> int:
             print(f"{'cpu_us_per_tx_' + k:32} {v}")
         print(f"{'loadavg_1m_end':32} {result['loadavg_1m_end']}")
         print(json.dumps(result))
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=2) + "\n")
-        return 0
+        if json_out:
+            json_out.write_text(json.dumps(result, indent=2) + "\n")
+        return result
     finally:
         for p in procs:
             if p.poll() is None:

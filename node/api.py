@@ -39,6 +39,22 @@ def http_status(exc: TxRejected) -> int:
     return HTTP_STATUS[exc.code]
 
 
+# Seconds a shed client is asked to wait: about one block interval, by when a commit has
+# drained up to max_block_txs from the mempool.
+RETRY_AFTER_S = 1
+
+
+def shed_if_overloaded(node: "Node") -> None:
+    """503 + Retry-After before reading the body while the peer sheds client load
+    (Node.shedding): an overloaded peer spends nothing on requests it would refuse."""
+    if node.shedding():
+        node.mempool.stats["shed_requests"] = node.mempool.stats.get("shed_requests", 0) + 1
+        raise ApiError(503, "overloaded", "$",
+                       f"this peer's mempool holds {len(node.mempool)} txs (limit "
+                       f"{node.admission_limit()}); retry after {RETRY_AFTER_S} s",
+                       headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 class ApiError(Exception):
     def __init__(self, status: int, error: str, field: str, reason: str,
                  headers: dict[str, str] | None = None) -> None:
@@ -160,7 +176,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TxRejected)
     async def _tx_rejected(_: Request, exc: TxRejected) -> JSONResponse:
-        return _error_response(http_status(exc), "invalid transaction", exc.field, exc.reason)
+        status = http_status(exc)
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+        return _error_response(status, "invalid transaction", exc.field, exc.reason, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -235,6 +253,7 @@ def public_router(node: "Node") -> APIRouter:
         202 means *accepted into this peer's mempool* (and gossiped to the others); it is not
         durable: a pending tx is lost if every peer holding it restarts before it commits.
         Poll ``GET /txs/{tx_hash}`` until ``status`` is ``committed``."""
+        shed_if_overloaded(node)
         obj = await read_json_body(request, node.config.max_body_bytes)
         return (await node.submit_from_client(obj)).model_dump()
 
@@ -250,6 +269,7 @@ def public_router(node: "Node") -> APIRouter:
         peer's mempool — not durable, see POST /txs) or ``{"error", "field", "reason", "status"}``;
         a bad item never affects the answer for the others.
         """
+        shed_if_overloaded(node)
         obj = await read_json_body(request, node.config.max_batch_body_bytes)
         if not isinstance(obj, list):
             raise ApiError(400, "invalid request", "$", "body must be a JSON list of transactions")

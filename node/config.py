@@ -23,6 +23,12 @@ class NodeConfig:
     # Backpressure: a few blocks' worth. Past it clients get 503 and retry, instead of the
     # peer spending its CPU verifying txs it cannot commit soon (which starves consensus).
     mempool_max_txs: int = 8_000
+    # Admission control (graceful overload, docs/performance.md): client submissions are shed
+    # with 503 + Retry-After once the mempool holds this many blocks' worth of txs
+    # (x max_block_txs, at most mempool_max_txs); gossip from peers is admitted up to
+    # mempool_max_txs, so what one peer admitted still reaches the others. The backlog a
+    # client can build, hence submit->commit latency, stays about this many blocks.
+    admission_backlog_blocks: int = 2
     max_body_bytes: int = 64 * 1024     # POST /txs
     max_batch_body_bytes: int = 8 * 1024 * 1024  # POST /txs/batch
     max_p2p_body_bytes: int = 32 * 1024 * 1024  # POST /p2p/msgs (proposals carry whole blocks)

@@ -111,10 +111,24 @@ class Node:
             self.metrics.tx_admitted(out.tx_hash, from_peer)
         return out
 
+    def admission_limit(self, *, from_peer: bool = False) -> int:
+        """Mempool size at which this intake sheds load: peers' gossip up to the hard cap,
+        clients at ``admission_backlog_blocks`` blocks' worth (so a client backlog cannot
+        grow blocks past what the round timeouts allow, nor latency without bound)."""
+        if from_peer:
+            return self.mempool.max_txs
+        soft = self.config.admission_backlog_blocks * self.chain.params.max_block_txs
+        return max(1, min(self.mempool.max_txs, soft))
+
+    def shedding(self) -> bool:
+        """True while client submissions are refused (503 + Retry-After) before any work."""
+        return len(self.mempool) >= self.admission_limit()
+
     def _admit(self, obj: Any, *, from_peer: bool = False) -> TxAccepted:
-        if len(self.mempool) >= self.mempool.max_txs:  # shed load before paying for the signature check
+        limit = self.admission_limit(from_peer=from_peer)
+        if len(self.mempool) >= limit:  # shed load before paying for the signature check
             self.mempool.stats["rejected"] += 1
-            raise MempoolFull(self.mempool.max_txs)
+            raise MempoolFull(limit)
         tx = parse_tx(obj, chain_id=self.genesis.chain_id, check_signature=False)
         if from_peer:
             # cheap staleness check first: gossip often brings txs this peer already committed
