@@ -1,8 +1,9 @@
 """Does flwr-datasets' PathologicalPartitioner reproduce fml.learners.shard_split? (docs/fml.md)
 
 Needs flwr-datasets (not a pocnet dependency) next to pocnet, e.g. a throwaway venv:
-``python3.11 -m venv /tmp/fds && /tmp/fds/bin/pip install flwr-datasets==0.6.1 && /tmp/fds/bin/pip install -e .``
-then ``/tmp/fds/bin/python bench/check_flwr_datasets_split.py``.
+``python3.11 -m venv .venv-fds && .venv-fds/bin/pip install flwr-datasets==0.6.1 torch==2.13.0``,
+``.venv-fds/bin/pip install --no-deps -e .``, then ``.venv-fds/bin/python bench/check_flwr_datasets_split.py``
+(numbers: docs/fml.md § Flower learners).
 """
 from __future__ import annotations
 
