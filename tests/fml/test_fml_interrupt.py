@@ -23,6 +23,16 @@ def test_ctrl_c_writes_the_partial_report(tmp_path, toy_data, monkeypatch, capsy
         return real(data, tag, key, seed, cfg, hook, stop)
 
     monkeypatch.setattr(fml_cli, "_offline_run", interrupt_after_first_round)
+    # A foreground terminal process has Python's KeyboardInterrupt handler; a job started with `&`
+    # by a non-interactive shell (how some CI harnesses run) inherits SIGINT ignored. Test the former.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupted_run(tmp_path, capsys)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted_run(tmp_path, capsys) -> None:
     out = tmp_path / "rep"
     code = main(["fml", "simulate", "--learners", "6", "--coalitions", "2", "--rounds", "3", "--seeds", "0,1",
                  "--schemes", "gfml", "--out", str(out)])
