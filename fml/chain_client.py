@@ -24,6 +24,7 @@ only known once the block that closes registration (and seeds the draw) exists.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Mapping, Sequence
 
 from pocnet.games.profile import LearnerProfile
@@ -167,3 +168,21 @@ class FmlChainClient:
 
     def reputation(self, address: str) -> dict[str, Any]:
         return self.peer._get(f"/reputation/{address}")
+
+
+def reputations_on_every_peer(clients: Sequence[Any], addresses: Mapping[str, str],
+                              wait_s: float = 30.0) -> tuple[list[dict[str, int]], bool]:
+    """Each peer's global reputation per learner name, and whether all peers agree.
+
+    Why the wait: the run ends when *its* peer committed the last round; another peer may still be a
+    block behind. Reputations change only when a round closes, so after the run they are final: a
+    lagging peer converges within a few blocks, a diverged one never does (reported as disagreement).
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        reps = [{name: cl.reputation(addr)["global_reputation"] for name, addr in addresses.items()}
+                for cl in clients]
+        agree = all(r == reps[0] for r in reps)
+        if agree or time.monotonic() >= deadline:
+            return reps, agree
+        time.sleep(0.5)

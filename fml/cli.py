@@ -79,6 +79,7 @@ def _offline_run(data, tag: str, key: str, seed: int, cfg, on_round=None, stop=N
 
 
 def _on_chain_job(urls, msp, n_job: int, data, tag: str, key: str, seed: int, cfg, on_round, stop=None) -> dict:
+    from pocnet.fml.chain_client import reputations_on_every_peer
     from pocnet.fml.driver import run
     from pocnet.fml.onchain import OnChainCoordinator
     from pocnet.games.params import GameParams
@@ -88,10 +89,10 @@ def _on_chain_job(urls, msp, n_job: int, data, tag: str, key: str, seed: int, cf
     t_job = time.time()
     try:
         d = run(coord, data, cfg, seed, params, scheme_name=key, on_round=on_round, stop=stop).to_dict()
-        reps = [{a: cl.reputation(k.address)["global_reputation"] for a, k in coord.keys.items()} for cl in coord.clients]
+        reps, agree = reputations_on_every_peer(coord.clients, {a: k.address for a, k in coord.keys.items()})
         d["chain"] = {"peers": len(urls), "rounds": dict(coord.round_ids), "txs_sent": coord.txs_sent,
                       "elapsed_s": round(time.time() - t_job, 1),
-                      "reputations_agree_on_all_peers": all(r == reps[0] for r in reps),
+                      "reputations_agree_on_all_peers": agree,
                       "reputations_ppm": reps[0]}
     finally:
         coord.close()

@@ -17,6 +17,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
+from pocnet.fml.chain_client import reputations_on_every_peer
 from pocnet.fml.data import load_dataset
 from pocnet.fml.flower.client_app import learn_config
 from pocnet.fml.flower.common import learner_key, learner_name, opt, to_arrays, update_digest
@@ -81,11 +82,11 @@ def main(grid: Grid, context: Context) -> None:
         strategy = GfmlStrategy(coord, trainer, pop, params, seed, nodes, key_seed)
         strategy.start(grid, ArrayRecord(to_arrays(trainer.global_model)), num_rounds=rounds,
                        timeout=float(opt(rc, "round-timeout", 120)))
-        reps = [{learner_name(j): cl.reputation(learner_key(key_seed, j).address)["global_reputation"]
-                 for j in range(n)} for cl in coord.clients]
+        reps, agree = reputations_on_every_peer(
+            coord.clients, {learner_name(j): learner_key(key_seed, j).address for j in range(n)})
         result = {"config": {k2: rc[k2] for k2 in sorted(rc)}, "nodes": {learner_name(j): nid for j, nid in sorted(nodes.items())},
                   "rounds": strategy.history, "reputations_ppm_per_peer": reps,
-                  "reputations_agree_on_all_peers": all(r == reps[0] for r in reps),
+                  "reputations_agree_on_all_peers": agree,
                   "txs_sent": coord.txs_sent, "elapsed_s": round(time.time() - t0, 1)}
     finally:
         coord.close()
