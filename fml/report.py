@@ -164,8 +164,9 @@ def paired_markdown(rows: Sequence[dict], reference: str = "gfml") -> str:
 
 def adversarial_rows(runs: Iterable[dict]) -> list[dict]:
     """GFML runs with misbehaving learners grouped by (strategy, rate, blockchain, on chain): profit per
-    honest and per misbehaving learner (mean, std over seeds), accuracy and its cost against the
-    same seeds' runs without misbehaviour."""
+    honest and per misbehaving learner (mean, std over seeds), the per-seed range of honest minus
+    misbehaving profit (a mean can hide one seed where shirking pays), accuracy and its cost against
+    the same seeds' runs without misbehaviour."""
     runs = [r for r in runs if r["scheme"] == "gfml" and r.get("tag", "main") in ("main", "misbehaviour")]
     clean = {(r["seed"], bool(r.get("on_chain"))): r["final"]["acc"] for r in runs
              if r["config"]["misbehave_rate"] == 0 and r["config"]["blockchain"]}
@@ -180,8 +181,10 @@ def adversarial_rows(runs: Iterable[dict]) -> list[dict]:
     for (kind, rate, chain, on_chain), rs in sorted(groups.items()):
         cost = [clean[(r["seed"], on_chain)] - r["final"]["acc"] for r in rs if (r["seed"], on_chain) in clean]
         ph, pb = _ms([r["final"]["profit_per_honest"] for r in rs]), _ms([r["final"]["profit_per_misbehaving"] for r in rs])
+        margins = [r["final"]["profit_per_honest"] - r["final"]["profit_per_misbehaving"] for r in rs]
         rows.append({"kind": kind, "rate": rate, "blockchain": chain, "on_chain": on_chain, "seeds": len(rs),
                      "profit_honest": ph, "profit_misbehaving": pb,
+                     "margin_range": (min(margins), max(margins)),
                      "acc": _ms([r["final"]["acc"] for r in rs]),
                      "acc_cost": _ms(cost) if cost else (float("nan"), float("nan")),
                      "honest_wins": sum(r["final"]["profit_per_honest"] > r["final"]["profit_per_misbehaving"]
@@ -192,8 +195,9 @@ def adversarial_rows(runs: Iterable[dict]) -> list[dict]:
 def adversarial_markdown(rows: Sequence[dict]) -> str:
     if not rows:
         return ""
-    head = ("| strategy | rate | settled by | seeds | profit honest | profit misbehaving | honest ahead (seeds) "
-            "| personalised acc. | accuracy cost |\n|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| strategy | rate | settled by | seeds | profit honest | profit misbehaving | honest − misbehaving, "
+            "per seed (min … max) | honest ahead (seeds) | personalised acc. | accuracy cost |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
         where = "chain (4 peers)" if r["on_chain"] else ("offline, head-measured" if r["blockchain"] else
@@ -202,6 +206,7 @@ def adversarial_markdown(rows: Sequence[dict]) -> str:
         lines.append(f"| {r['kind']} | {r['rate']:.0%} | {where} | {r['seeds']} | "
                      f"{r['profit_honest'][0]:.2f} ± {r['profit_honest'][1]:.2f} | "
                      f"{r['profit_misbehaving'][0]:.2f} ± {r['profit_misbehaving'][1]:.2f} | "
+                     f"{r['margin_range'][0]:+.2f} … {r['margin_range'][1]:+.2f} | "
                      f"{r['honest_wins']}/{r['seeds']} | {100 * r['acc'][0]:.1f} % | {cost} |")
     return head + "\n".join(lines) + "\n"
 

@@ -6,7 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pocnet.fml.cli import app
-from pocnet.fml.report import late_accuracy, paired_markdown, paired_rows, round_latency, table_rows
+from pocnet.fml.report import (adversarial_markdown, adversarial_rows, late_accuracy, paired_markdown, paired_rows,
+                               round_latency, table_rows)
 
 
 def fake_run(scheme: str, seed: int, accs: list[float], latency: float, time: float, profit: float = 1.0) -> dict:
@@ -97,3 +98,29 @@ def test_replot_rejects_a_file_that_is_not_a_report(tmp_path):
     res = CliRunner().invoke(app, ["replot", str(bad)], env={"COLUMNS": "250"})
     assert res.exit_code == 2
     assert "not a report.json" in res.output
+
+
+def _adv_run(seed: int, rate: float, kind: str, honest: float, bad: float, acc: float, on_chain: bool = True) -> dict:
+    run = fake_run("gfml", seed, [acc], 5.0, 4.0)
+    run["tag"] = "main" if rate == 0 else "misbehaviour"
+    run["on_chain"] = on_chain
+    run["config"].update({"misbehave_rate": rate, "misbehaviour_kind": kind})
+    run["final"].update({"profit_per_honest": honest, "profit_per_misbehaving": bad})
+    return run
+
+
+def test_adversarial_rows_show_the_worst_seed():
+    """A mean margin can hide a seed where shirking pays: the per-seed range and the count show it."""
+    runs = [_adv_run(s, 0.0, "noisy", 6.0, 0.0, 0.90) for s in range(3)]
+    runs += [_adv_run(0, 0.5, "noisy", 6.0, -0.3, 0.80), _adv_run(1, 0.5, "noisy", 5.0, 5.5, 0.85),
+             _adv_run(2, 0.5, "noisy", 7.0, 1.0, 0.70)]
+    runs.append(_adv_run(0, 0.5, "noisy", 2.0, 9.0, 0.80, on_chain=False))  # offline twin: own row, no clean run
+    rows = adversarial_rows(runs)
+    assert [(r["on_chain"], r["seeds"]) for r in rows] == [(False, 1), (True, 3)]
+    row = rows[1]
+    assert row["margin_range"] == pytest.approx((-0.5, 6.3))
+    assert row["honest_wins"] == 2
+    assert row["acc_cost"][0] == pytest.approx((0.10 + 0.05 + 0.20) / 3)
+    md = adversarial_markdown(rows)
+    assert "| noisy | 50% | chain (4 peers) | 3 | 6.00 ± 0.82 | 2.07 ± 2.49 | -0.50 … +6.30 | 2/3 | 78.3 % | +11.7 pts |" in md
+    assert "| -7.00 … -7.00 | 0/1 | 80.0 % | – |" in md
