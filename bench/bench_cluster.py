@@ -8,13 +8,19 @@ must reach one peer in order), and measures:
 * committed tx/s sustained over the measuring window (default 30 s after a 5 s warm-up),
 * submit→commit latency p50/p95/p99 (commit time = when a polling observer first sees
   the block on peer0; poll period 50 ms),
-* peak RSS per peer process.
+* peak RSS per peer process,
+* per-height identity: after the run every peer's block hash and state root at every height
+  up to the slowest peer's head are fetched (``GET /blocks``) and compared; the result is in
+  the JSON (``identity``) and printed, and a mismatch makes the exit status 1.
 
 Run:  .venv/bin/python bench/bench_cluster.py [--rate 0] [--seconds 30] [--clients 3] [--json out.json]
 ``--rate 0`` offers load as fast as the clients can; ``--rate R`` offers R tx/s in total.
 Overload mode: ``--overload PEAK [--factors 1,1.5,2] [--runs 3]`` runs each factor x PEAK
 on a fresh cluster --runs times and prints the table (JSON per run with --json base.json).
-Clients honour 503 + Retry-After from a peer that sheds load.
+``--overload auto`` first measures the peak (``--search-rates``, one run each; the peak is the
+highest committed tx/s among them), then offers the factors of that *measured* peak.
+``--peak-search R1,R2,...`` runs only the search. Clients honour 503 + Retry-After from a
+peer that sheds load.
 """
 from __future__ import annotations
 
@@ -108,6 +114,63 @@ def observer(url: str, stop_at: float, out_path: str) -> None:
     Path(out_path).write_text(json.dumps({"seen": seen, "blocks": per_block}))
 
 
+def identity_check(chains: dict[str, dict[int, tuple[str, str]]]) -> dict:
+    """Compare peers' chains height by height. ``chains``: peer -> {height: (block hash,
+    state root)}. Checked: every height 1..(lowest head); a height a peer did not return
+    counts as a mismatch. Pure (unit-tested); the benchmark fills ``chains`` over HTTP."""
+    if not chains:
+        return {"ok": False, "checked_heights": 0, "min_head": 0, "max_head": 0, "mismatches": [],
+                "reason": "no peer answered"}
+    heads = {p: max(c, default=0) for p, c in chains.items()}
+    lo = min(heads.values())
+    mismatches = []
+    for h in range(1, lo + 1):
+        seen = {p: c.get(h) for p, c in chains.items()}
+        if None in seen.values() or len(set(seen.values())) != 1:
+            mismatches.append({"height": h, "peers": {p: list(v) if v else None for p, v in seen.items()}})
+    return {"ok": not mismatches and lo > 0, "checked_heights": lo, "min_head": lo,
+            "max_head": max(heads.values()), "mismatches": mismatches[:10], "mismatch_count": len(mismatches)}
+
+
+def fetch_chain(url: str, upto: int, page: int = 20) -> dict[int, tuple[str, str]]:
+    """(block hash, state root) of every height 1..upto from one peer's public /blocks route."""
+    out: dict[int, tuple[str, str]] = {}
+    h = 1
+    with httpx.Client(timeout=120) as http:
+        while h <= upto:
+            blocks = http.get(url + "/blocks", params={"from": h, "limit": min(page, upto - h + 1)}).json()["blocks"]
+            if not blocks:
+                break
+            for b in blocks:
+                out[b["header"]["height"]] = (b["hash"], b["header"]["state_root"])
+            h = blocks[-1]["header"]["height"] + 1
+    return out
+
+
+def check_identity(urls: list[str]) -> dict:
+    """Every peer's (hash, state root) at every height the slowest peer reached."""
+    t0 = time.time()
+    heads = {}
+    for i, u in enumerate(urls):
+        try:
+            heads[f"peer{i}"] = httpx.get(u + "/status", timeout=30).json()["height"]
+        except httpx.HTTPError:
+            pass
+    if len(heads) < len(urls):
+        return identity_check({}) | {"reason": f"only {len(heads)} of {len(urls)} peers answered /status"}
+    upto = min(heads.values())
+    chains = {f"peer{i}": fetch_chain(u, upto) for i, u in enumerate(urls)}
+    res = identity_check(chains)
+    res["heads"] = heads
+    res["fetch_s"] = round(time.time() - t0, 1)
+    return res
+
+
+def peak_of(results: list[dict]) -> float:
+    """The measured peak: the highest committed tx/s among the search runs."""
+    return max(r["committed_tx_per_s"] for r in results)
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -117,25 +180,60 @@ def pct(values: list[float], p: float) -> float:
 
 def main() -> int:
     args = parse_args()
-    if args.overload is None:
-        run_once(args, args.rate, args.json)
-        return 0
+    if args.peak_search is None and args.overload is None:
+        return 0 if run_once(args, args.rate, args.json)["identity"]["ok"] else 1
+    results = []
+    peak = args.overload
+    if args.peak_search is not None or args.overload == "auto":
+        rows = []
+        for rate in args.peak_search or args.search_rates:
+            out = args.json.with_name(f"{args.json.stem}_search{rate:g}.json") if args.json else None
+            r = run_once(args, rate, out)
+            results.append(r)
+            rows.append((f"search {rate:g}", 1, rate, r))
+        peak = peak_of(results)
+        print(f"\nmeasured peak: {peak} committed tx/s (highest of {len(results)} search runs)")
+        print_table(rows)
+        if args.peak_search is not None:
+            return 0 if all(r["identity"]["ok"] for r in results) else 1
     # Overload mode: offered load at each factor x PEAK, each point --runs times on a fresh cluster.
+    assert isinstance(peak, float)
     rows = []
     for f in args.factors:
         for run in range(1, args.runs + 1):
             out = args.json.with_name(f"{args.json.stem}_x{f:g}_run{run}.json") if args.json else None
-            r = run_once(args, f * args.overload, out)
-            rows.append((f, run, r))
-    print("\n| offered | run | committed tx/s | p50 s | p95 s | p99 s | peak RSS max MB | CPU µs/tx/peer | load 1m |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for f, run, r in rows:
+            r = run_once(args, f * peak, out)
+            r["overload"] = {"peak": peak, "factor": f, "run": run}
+            if out:
+                out.write_text(json.dumps(r, indent=2) + "\n")
+            results.append(r)
+            rows.append((f"{f:g}x", run, f * peak, r))
+    print(f"\npeak = {peak:g} tx/s")
+    print_table(rows)
+    return 0 if all(r["identity"]["ok"] for r in results) else 1
+
+
+def print_table(rows: list[tuple[str, int, float, dict]]) -> None:
+    print("\n| offered | run | committed tx/s | p50 s | p95 s | p99 s | peak RSS max MB | CPU µs/tx/peer "
+          "| identical heights | load 1m |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for label, run, rate, r in rows:
         lat = r["latency_s"]
         cpu = r["cpu_us_per_tx_per_peer"]
-        print(f"| {f:g}x = {f * args.overload:.0f} | {run} | {r['committed_tx_per_s']} | {lat['p50']} | "
+        ident = r["identity"]
+        same = f"{ident['checked_heights']}/{ident['checked_heights']}" if ident["ok"] else \
+            f"MISMATCH {ident.get('mismatch_count', '?')}"
+        print(f"| {label} = {rate:.0f} | {run} | {r['committed_tx_per_s']} | {lat['p50']} | "
               f"{lat['p95']} | {lat['p99']} | {max(r['peak_rss_mb'].values())} | "
-              f"{round(sum(cpu.values()) / max(1, len(cpu)))} | {r['loadavg_1m_end']} |")
-    return 0
+              f"{round(sum(cpu.values()) / max(1, len(cpu)))} | {same} | {r['loadavg_1m_end']} |")
+
+
+def _peak_arg(text: str) -> float | str:
+    return "auto" if text == "auto" else float(text)
+
+
+def _rates(text: str) -> list[float]:
+    return [float(x) for x in text.split(",")]
 
 
 def parse_args() -> argparse.Namespace:
@@ -151,9 +249,14 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--profile", type=Path, default=None,
                     help="record each peer with py-spy over the window into DIR/peerN.txt (collapsed stacks)")
-    ap.add_argument("--overload", type=float, default=None, metavar="PEAK",
-                    help="overload mode: offer each --factors x PEAK tx/s, --runs times each, print a table")
-    ap.add_argument("--factors", type=lambda t: [float(x) for x in t.split(",")], default=[1.0, 1.5, 2.0])
+    ap.add_argument("--overload", type=_peak_arg, default=None, metavar="PEAK|auto",
+                    help="overload mode: offer each --factors x PEAK tx/s, --runs times each, print a table; "
+                         "'auto' measures PEAK first (--search-rates)")
+    ap.add_argument("--factors", type=_rates, default=[1.0, 1.5, 2.0])
+    ap.add_argument("--peak-search", type=_rates, default=None, metavar="R1,R2,...",
+                    help="run each offered rate once; the peak is the highest committed tx/s")
+    ap.add_argument("--search-rates", type=_rates, default=[1500.0, 1750.0, 2000.0, 2250.0, 2500.0],
+                    help="offered rates of the peak search in --overload auto")
     ap.add_argument("--runs", type=int, default=3)
     return ap.parse_args()
 
@@ -240,12 +343,7 @@ def run_once(args: argparse.Namespace, rate: float, json_out: Path | None) -> di
         committed_in_window = sum(n for _, t, n in blocks if w0 <= t < w1)
         lat = [seen[h] - t for h, t in sent.items() if h in seen and w0 <= t < w1]
         heights = [h for h, t, _ in blocks if w0 <= t < w1]
-        statuses = []
-        for u in urls:
-            try:
-                statuses.append(httpx.get(u + "/status", timeout=30).json())
-            except httpx.HTTPError:
-                statuses.append({"height": None, "latest_hash": None})
+        identity = check_identity(urls)
         result = {
             "peers": args.peers, "clients": args.clients, "offered_rate": rate or "max",
             "window_s": args.seconds, "submitted_total": len(sent),
@@ -262,7 +360,7 @@ def run_once(args: argparse.Namespace, rate: float, json_out: Path | None) -> di
             "cpu_us_per_tx_per_peer": {f"peer{i}": round(1e6 * (cpu1[i] - cpu0[i]) / max(1, committed_total))
                                        for i in cpu0 if i in cpu1},
             "loadavg_1m_end": round(os.getloadavg()[0], 2),
-            "same_head": len({(s["height"], s["latest_hash"]) for s in statuses}) == 1,
+            "identity": identity,
             "cpu": os.cpu_count(),
         }
         print(f"{'metric':32} value")
@@ -275,6 +373,8 @@ def run_once(args: argparse.Namespace, rate: float, json_out: Path | None) -> di
         for k, v in result["cpu_us_per_tx_per_peer"].items():
             print(f"{'cpu_us_per_tx_' + k:32} {v}")
         print(f"{'loadavg_1m_end':32} {result['loadavg_1m_end']}")
+        print(f"{'identical_at_every_height':32} {identity['ok']} (heights 1..{identity['checked_heights']}, "
+              f"heads {identity.get('heads')}, mismatches {identity.get('mismatch_count')})")
         print(json.dumps(result))
         if json_out:
             json_out.write_text(json.dumps(result, indent=2) + "\n")
