@@ -92,10 +92,16 @@ def bench_speed(n_scen: int) -> dict:
     clock = time.process_time  # CPU time: less sensitive to other processes sharing the cores
     for k in range(n_scen):
         scn = generate_scenario(800_000 + k, 64, 8)
-        t0 = clock(); ga_solve(scn, seed=k); ga_t.append(clock() - t0)
+        t0 = clock()
+        ga_solve(scn, seed=k)
+        ga_t.append(clock() - t0)
         for _ in range(20):  # ~0.5 ms each: repeat for a stable per-scenario figure
-            t0 = clock(); allocate_int(q, scn); si_t.append(clock() - t0)
-        t0 = clock(); allocate_float(student, scn); sf_t.append(clock() - t0)
+            t0 = clock()
+            allocate_int(q, scn)
+            si_t.append(clock() - t0)
+        t0 = clock()
+        allocate_float(student, scn)
+        sf_t.append(clock() - t0)
     ga, si, sf = (statistics.fmean(x) * 1000 for x in (ga_t, si_t, sf_t))
     return {"scenarios": n_scen, "size": "64x8", "clock": "process_time", "ga_cpu_ms": ga,
             "student_int_cpu_ms": si, "student_int_median_cpu_ms": statistics.median(si_t) * 1000,

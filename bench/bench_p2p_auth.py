@@ -48,18 +48,18 @@ def main(n: int = 2_000) -> None:
         heads = [signer.headers(me.address, "POST", "/p2p/msgs", body) for _ in range(n)]
         it = iter(heads)
 
-        def envelope() -> None:
+        def envelope(it=it, body=body) -> None:  # bound now: the closure runs in this iteration
             h = next(it)
             auth.check_body(auth.check_headers("POST", "/p2p/msgs", h), body)
 
         env = _cpu_per_call(envelope, n)
-        sign_cost = _cpu_per_call(lambda: signer.headers(me.address, "POST", "/p2p/msgs", body), n)
+        sign_cost = _cpu_per_call(lambda body=body: signer.headers(me.address, "POST", "/p2p/msgs", body), n)
 
         # distinct txs per repetition: verify_tx_signature remembers what it verified
         reps = max(1, n // max(1, ntx * 10))
         bodies = iter([batch(ntx) for _ in range(reps)])
 
-        def handle() -> None:
+        def handle(bodies=bodies) -> None:
             for obj in loads_strict(next(bodies))["txs"]:
                 verify_tx_signature(parse_tx(obj, chain_id=CHAIN, check_signature=False))
 

@@ -206,9 +206,9 @@ def simulate(
         data = load_dataset(dataset, limit=data_limit)
     except DataMissingError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=1) from None
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--dataset")
+        raise typer.BadParameter(str(exc), param_hint="--dataset") from exc
 
     from pocnet.fml.driver import KINDS
 
@@ -401,7 +401,7 @@ def replot(
             data = json.loads(path.read_text())
             file_runs = data["runs"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise typer.BadParameter(f"{path}: not a report.json written by simulate ({exc})", param_hint="REPORTS")
+            raise typer.BadParameter(f"{path}: not a report.json written by simulate ({exc})", param_hint="REPORTS") from exc
         for r in file_runs:
             ident = json.dumps([r.get("tag", "main"), r["scheme"], r["seed"], r["config"], bool(r.get("on_chain"))],
                                sort_keys=True)  # an on-chain run and its offline twin are two runs

@@ -23,17 +23,17 @@ def _run(path: str, fn: Callable[[Any], dict[str, Any]]) -> None:
         text = typer.get_text_stream("stdin").read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         typer.echo(f"error: --input: cannot read {path}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         typer.echo(f"error: input: not valid JSON: {exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     try:
         result = fn(doc)
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     typer.echo(json.dumps(result, indent=2, sort_keys=True))
 
 

@@ -117,7 +117,6 @@ def switch_rule_kernel(
             rep_max[c] = max(rep_max[c], rep[i, c])
     fpart = np.zeros(k)
     bound = np.zeros(k)
-    exact = np.zeros(k)
     moves = 0
     sweeps = 0
     limit = (2 * k + 2) * n + 1  # the history rule's bound; a safety net, never reached

@@ -50,11 +50,11 @@ def evaluate_test(recs: list[dict], teacher, student, q) -> dict:
         m = scn.n_providers
         ga = np.array(r["ga"])
         row = {"n": scn.n_tasks, "m": m, "ga_obj": r["ga_obj"]}
-        gr, t_gr = _timed(lambda: greedy_eft(scn))
-        la, t_la = _timed(lambda: lookahead_greedy(scn))
-        (ta, tp), t_t = _timed(lambda: allocate_float(teacher, scn))
-        (sa, sp), t_s = _timed(lambda: allocate_float(student, scn))
-        (ia, il), t_i = _timed(lambda: allocate_int_logits(q, scn))
+        gr, t_gr = _timed(lambda scn=scn: greedy_eft(scn))
+        la, t_la = _timed(lambda scn=scn: lookahead_greedy(scn))
+        (ta, tp), t_t = _timed(lambda scn=scn: allocate_float(teacher, scn))
+        (sa, sp), t_s = _timed(lambda scn=scn: allocate_float(student, scn))
+        (ia, il), t_i = _timed(lambda scn=scn: allocate_int_logits(q, scn))
         for name, alloc, probs, dt in [("greedy", gr, one_hot(gr, m), t_gr), ("lookahead", la, one_hot(la, m), t_la),
                                        ("teacher", ta, tp, t_t),
                                        ("student_float", sa, sp, t_s), ("student_int", ia, _softmax_int(il), t_i),
@@ -65,7 +65,7 @@ def evaluate_test(recs: list[dict], teacher, student, q) -> dict:
             if dt is not None:
                 row[f"{name}_ms"] = dt * 1000
         if k < GA_TIMING_SAMPLES:
-            _, t_ga = _timed(lambda: ga_solve(scn, seed=r["seed"]))
+            _, t_ga = _timed(lambda scn=scn, r=r: ga_solve(scn, seed=r["seed"]))
             row["ga_ms"] = t_ga * 1000
         row["alloc_float_int_agree"] = float((sa == ia).mean())
         row["top_float"], row["top_int"] = _top(scn, sa), _top(scn, ia)

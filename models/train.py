@@ -10,7 +10,6 @@ Checkpoint = epoch with the best free-running validation objective.
 from __future__ import annotations
 
 import json
-import pickle
 import random
 import time
 from dataclasses import asdict

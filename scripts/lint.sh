@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lint and type-check the node's packages (configuration: pyproject.toml [tool.ruff], [tool.mypy]).
+# Lint the whole repository and type-check every package (configuration: pyproject.toml [tool.ruff], [tool.mypy]).
 # mypy needs the installed names (pocnet.ledger, ...): the repository maps folders with
 # package-dir, which an editable install resolves through an import hook mypy cannot follow,
 # so a symlinked pocnet/ tree is built under .mypy_tree/ and checked from there.
@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 PKGS=(ledger consensus p2p node)
-"$PY" -m ruff check "${PKGS[@]}"
+"$PY" -m ruff check .
 tree=.mypy_tree
 rm -rf "$tree" && mkdir -p "$tree/pocnet"
 ln -s "$PWD/pocnet/__init__.py" "$tree/pocnet/__init__.py"

@@ -79,7 +79,7 @@ def test_low_contribution_lowers_q_and_reputation():
         cp = max(plan.coalitions.values(), key=lambda c: len(c.members))
         if bad is None:
             bad = [a for a in cp.members if a != cp.head][0]
-        st = coord.settle_round(plan, _reports(plan, loss=lambda a: 0.0 if a == bad else 0.2), r)
+        st = coord.settle_round(plan, _reports(plan, loss=lambda a, bad=bad: 0.0 if a == bad else 0.2), r)
     others = [v for a, v in st.global_reputation.items() if a != bad]
     assert st.global_reputation[bad] < sum(others) / len(others)
 

@@ -8,7 +8,6 @@ from fastapi.testclient import TestClient
 from pocnet.ledger.block import Block
 from pocnet.ledger.genesis import Genesis, ValidatorInfo
 from pocnet.ledger.keys import KeyPair
-from pocnet.ledger.merkle import merkle_root
 from pocnet.ledger.params import DEFAULTS, ConsensusParams, ParamsError
 from pocnet.ledger.state_machine import BlockInvalid, tx_size
 from pocnet.ledger.storage import Storage

@@ -78,7 +78,7 @@ def test_mempool_admits_close_registration_without_running_the_solver(solver_cal
     close = n.tx(MSP, "fml_close_registration", round_payload(1))
     n.submit(close)
     # more blocks commit while the close is pending: re-checking the mempool runs no solver
-    for i in range(3):
+    for _ in range(3):
         n.submit(n.tx(A, "transfer", {"to": B.address, "amount": 1}))
     assert solver_calls == []
     n.mempool.update([])

@@ -64,7 +64,7 @@ def test_bad_beacons_refused(tmp_path) -> None:
         "output not of proof": dict(beacon=other_beacon),
         "not hex": dict(beacon_proof="zz" * 80),
     }
-    for name, change in cases.items():
+    for change in cases.values():
         with pytest.raises(BlockInvalid, match="beacon"):
             b.verify_block(_tampered(good, **change))
     b.verify_block(good)
