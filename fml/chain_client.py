@@ -76,9 +76,9 @@ def open_round_payload(budget_tokens: float, embedding_dim: int, *, max_learners
                         ("model_size_bits", model_size_bits)):
         if value is not None:
             out[name] = int(value)
-    for name, value in (("reputation_incentive", R), ("incentive_min", C_min), ("incentive_max", C_max)):
-        if value is not None:
-            out[name] = tokens(value)
+    for name, amount in (("reputation_incentive", R), ("incentive_min", C_min), ("incentive_max", C_max)):
+        if amount is not None:
+            out[name] = tokens(amount)
     return out
 
 

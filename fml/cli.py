@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import httpx
 import typer
@@ -242,7 +242,7 @@ def simulate(
     for tag, values, field in (("users", users_list, "n_learners"), ("coalitions", coalitions_list, "n_coalitions")):
         for v in values:
             for seed in sweep_list:
-                kw = dict(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=0.0, lazy_iters=lazy_iters, learn=learn,
+                kw: dict[str, Any] = dict(n_learners=learners, n_coalitions=coalitions, rounds=rounds, misbehave_rate=0.0, lazy_iters=lazy_iters, learn=learn,
                           classes_per_learner=classes_per_learner)
                 kw[field] = v
                 jobs.append((tag, "gfml", seed, RunConfig(**kw)))
@@ -269,6 +269,7 @@ def simulate(
         if not offline:
             from pocnet.ledger.keys import KeyPair
             if cluster:
+                assert msp_key is not None  # refused above when missing
                 urls, msp = [u.strip() for u in cluster.split(",") if u.strip()], KeyPair.load(msp_key)
             else:
                 from pocnet.node.cluster import LocalCluster

@@ -83,7 +83,8 @@ def _idx_path(directory: Path, stem: str) -> Path:
 def load_fashion_mnist(directory: Path | str = FASHION_DIR, limit: int | None = None) -> Dataset:
     """Train + test splits concatenated (70,000 images); the learners re-split."""
     directory = Path(os.environ.get("POCNET_FASHION_DIR", directory))
-    xs, ys = [], []
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
     for prefix in ("train", "t10k"):
         remaining = None if limit is None else max(0, limit - sum(len(y) for y in ys))
         if remaining == 0:
@@ -111,7 +112,7 @@ def load_mnist_csv(path: Path | str | None = None, limit: int | None = None) -> 
         raise DataMissingError(path, MNIST_INSTALL)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt") as fh:
-        rows = []
+        rows: list[str] = []
         for line in fh:
             if limit is not None and len(rows) >= limit:
                 break

@@ -114,7 +114,9 @@ class OnChainCoordinator:
         return Settlement(q=q, payouts=payouts, global_reputation=rep, raw=raw)
 
     def _to_names(self, plan: Plan) -> Plan:
-        n = lambda a: self.to_name.get(a, a)  # noqa: E731
+        def n(a: str) -> str:
+            return self.to_name.get(a, a)
+
         coalitions = {}
         for h, cp in plan.coalitions.items():
             coalitions[n(h)] = CoalitionPlan(

@@ -36,7 +36,7 @@ class PerFedAvgConfig:
 
 def hf_step(
     params: Params,
-    batches: tuple[tuple[torch.Tensor, torch.Tensor], ...],
+    batches: tuple[tuple[torch.Tensor, ...], ...],  # (x, y) per batch
     cfg: PerFedAvgConfig,
     mask: torch.Tensor | None = None,
 ) -> Params:

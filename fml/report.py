@@ -291,7 +291,7 @@ def write_plots(runs: Sequence[dict], out_dir: Path) -> list[Path]:
             shots = sorted({s for v in by.values() for s in v}, key=int)
             width = 0.8 / max(1, len(shots))
             for i, s in enumerate(shots):
-                ax.bar(np.arange(len(keys)) + i * width, [np.mean(by[k][s]) if by[k][s] else 0 for k in keys], width, label=f"{s} sample(s)")
+                ax.bar(np.arange(len(keys)) + i * width, [float(np.mean(by[k][s])) if by[k][s] else 0.0 for k in keys], width, label=f"{s} sample(s)")
             ax.set_xticks(np.arange(len(keys)) + width * (len(shots) - 1) / 2)
             ax.set_xticklabels(keys, rotation=30, ha="right", fontsize=7)
             ax.set_ylabel("passive learners' accuracy")
@@ -334,8 +334,8 @@ def write_plots(runs: Sequence[dict], out_dir: Path) -> list[Path]:
         xs = sorted({r["config"][key] for r in rs})
         if len(xs) > 1 and any(r.get("tag") == tag for r in rs):
             fig, ax = plt.subplots(figsize=(6, 4))
-            ys = [_ms([r["final"]["acc"] for r in rs if r["config"][key] == x]) for x in xs]
-            ax.errorbar(xs, [y[0] for y in ys], yerr=[y[1] for y in ys], marker="o", capsize=3)
+            stats = [_ms([r["final"]["acc"] for r in rs if r["config"][key] == x]) for x in xs]
+            ax.errorbar(xs, [m for m, _ in stats], yerr=[sd for _, sd in stats], marker="o", capsize=3)
             ax.set_xlabel(xlabel)
             ax.set_ylabel("GFML personalised accuracy")
             ax.grid(alpha=0.3)

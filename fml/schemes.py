@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -134,7 +134,10 @@ class OfflineCoordinator:
         s, p = self.scheme, self.params
         if s.heads == "reputation":
             rg = {a: global_reputation(self.histories.get(a, EMPTY_HISTORY), p) for a in prof}
-            return select_heads(groups, prof, rg, p)
+            picked = select_heads(groups, prof, rg, p)
+            if any(h is None for h in picked):  # would misalign heads and groups below
+                raise RuntimeError("no eligible head candidate left for a group")
+            return [h for h in picked if h is not None]
         eligible = {a for a, q in prof.items() if q.active and self_feasible(q, p)}
         chosen: list[str] = []
         for g in groups:
@@ -294,7 +297,7 @@ class OfflineCoordinator:
         embeddings = {q.address: q.embedding for q in sorted(learners, key=lambda q: q.address)}
         _, overall = reputation_matrix(addrs, heads, self.histories, embeddings, p)
         row = {a: i for i, a in enumerate(addrs)}
-        fields: dict[str, dict] = {name: {} for name in _FLOAT_FIELDS}
+        fields: dict[str, Any] = {name: {} for name in _FLOAT_FIELDS}
         cases: dict[str, str] = {}
         partition: dict[str, tuple[str, ...]] = {}
         dropped: list[str] = list(out)

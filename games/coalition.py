@@ -363,7 +363,7 @@ def _result(fa: FormationArrays, assign: np.ndarray, left: np.ndarray, sweeps: i
         else:
             out.append(a)
     util = member_utilities(fa, assign)
-    left_map = {}
+    left_map: dict[str, set[str]] = {}
     rows, cols = np.nonzero(left)
     for i, j in zip(rows.tolist(), cols.tolist()):
         left_map.setdefault(fa.addresses[i], set()).add(fa.heads[j])

@@ -90,6 +90,12 @@ class Agent:
         return self.to_action(u)[0].numpy().astype(float), u[0].numpy(), float(d.log_prob(u).sum())
 
 
+def _own_value(agent: Agent, obs: np.ndarray) -> float:
+    """An agent's own critic's value of ``obs`` (schemes without a central critic)."""
+    assert agent.critic is not None, "without a central critic every agent owns one"
+    return float(agent.critic(torch.tensor(obs, dtype=torch.float32)[None]))
+
+
 def _gae(rewards: np.ndarray, values: np.ndarray, last: float, gamma: float, lam: float) -> np.ndarray:
     adv = np.zeros_like(rewards)
     g = 0.0
@@ -193,8 +199,8 @@ def learn(inst: mk.MarketInstance, scheme: str = "malppo", cfg: LearnConfig | No
         with torch.no_grad():
             if central is not None:
                 return central(torch.tensor(g, dtype=torch.float32)[None])[0].numpy()
-            vl = [float(a.critic(torch.tensor(o, dtype=torch.float32)[None])) for a, o in zip(leaders, obs_L)]
-            vf = [float(a.critic(torch.tensor(o, dtype=torch.float32)[None])) for a, o in zip(followers, obs_F)]
+            vl = [_own_value(a, o) for a, o in zip(leaders, obs_L)]
+            vf = [_own_value(a, o) for a, o in zip(followers, obs_F)]
             return np.array(vl + vf)
 
     for ep in range(cfg.episodes):

@@ -21,6 +21,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+# prices as a list or an array: every function converts with np.asarray
+Prices = Sequence[float] | np.ndarray
+
 GRID_POINTS = 301          # the equilibrium check's price grid per leader (docs/market.md)
 CHECK_REL_TOL = 1e-6       # an equilibrium passes when no unilateral deviation gains more (relative)
 REL_FLOOR = 1e-6           # denominator floor of a relative gain (utility units)
@@ -167,7 +170,7 @@ def _arrays(inst: MarketInstance) -> _Arrays:
                    inst.kappa, inst.p_max, np.linalg.inv(2 * np.diag(beta) - w))
 
 
-def theta(prices: Sequence[float] | np.ndarray) -> np.ndarray:
+def theta(prices: Prices) -> np.ndarray:
     """Pairing probabilities theta_j = (1/p_j) / sum_l (1/p_l) (last axis)."""
     inv = 1.0 / np.asarray(prices, dtype=float)
     return inv / inv.sum(axis=-1, keepdims=True)
@@ -187,22 +190,22 @@ def delays(inst: MarketInstance, b: np.ndarray) -> np.ndarray:
     return tran + ar.tau
 
 
-def expected_delay(inst: MarketInstance, prices: Sequence[float], b: np.ndarray) -> np.ndarray:
+def expected_delay(inst: MarketInstance, prices: Prices, b: np.ndarray) -> np.ndarray:
     """sum_j theta_j T_ij per MSP (N,)."""
     return (theta(prices)[None, :] * delays(inst, b)).sum(axis=1)
 
 
-def delay_ok(inst: MarketInstance, prices: Sequence[float], b: np.ndarray, slack: float = 1e-9) -> np.ndarray:
+def delay_ok(inst: MarketInstance, prices: Prices, b: np.ndarray, slack: float = 1e-9) -> np.ndarray:
     return expected_delay(inst, prices, b) <= np.array(inst.K_s) * (1 + slack)
 
 
-def payments(inst: MarketInstance, prices: Sequence[float], b: np.ndarray) -> np.ndarray:
+def payments(inst: MarketInstance, prices: Prices, b: np.ndarray) -> np.ndarray:
     """Expected payment of MSP i to MRP j: theta_j kappa p_j b_ij (N, M)."""
     p = np.asarray(prices, dtype=float)
     return theta(p)[None, :] * inst.kappa * p[None, :] * np.asarray(b, dtype=float)
 
 
-def follower_utilities(inst: MarketInstance, prices: Sequence[float], b: np.ndarray) -> np.ndarray:
+def follower_utilities(inst: MarketInstance, prices: Prices, b: np.ndarray) -> np.ndarray:
     """U_Fi (N,): eq. (1) with kappa; -payment for an MSP that breaks its delay bound."""
     ar = _arrays(inst)
     p, b = np.asarray(prices, dtype=float), np.asarray(b, dtype=float)
@@ -213,7 +216,7 @@ def follower_utilities(inst: MarketInstance, prices: Sequence[float], b: np.ndar
     return np.where(ok, gross, -payments(inst, p, b).sum(axis=1))
 
 
-def leader_utilities(inst: MarketInstance, prices: Sequence[float], b: np.ndarray) -> np.ndarray:
+def leader_utilities(inst: MarketInstance, prices: Prices, b: np.ndarray) -> np.ndarray:
     """U_Lj (M,) = theta_j kappa (p_j - c_j) sum_i b_ij."""
     p = np.asarray(prices, dtype=float)
     return theta(p) * inst.kappa * (p - np.array(inst.c)) * np.asarray(b, dtype=float).sum(axis=0)
@@ -367,7 +370,7 @@ class FollowerEquilibrium:
 _STATUS = ("free", "binding", "out")
 
 
-def follower_best_response(inst: MarketInstance, prices: Sequence[float], b: np.ndarray, i: int
+def follower_best_response(inst: MarketInstance, prices: Prices, b: np.ndarray, i: int
                            ) -> tuple[np.ndarray, float, str]:
     """MSP i's exact best response (b_i (M,), eta, status) to prices and the others' demands."""
     ar = _arrays(inst)
@@ -380,7 +383,7 @@ def follower_best_response(inst: MarketInstance, prices: Sequence[float], b: np.
     return bi[0], float(ei[0]), _STATUS[int(si[0])]
 
 
-def follower_equilibrium(inst: MarketInstance, prices: Sequence[float]) -> FollowerEquilibrium:
+def follower_equilibrium(inst: MarketInstance, prices: Prices) -> FollowerEquilibrium:
     """Followers' Nash equilibrium at the given prices."""
     ar = _arrays(inst)
     B, eta, st, sweeps, conv = _follower_eq_batch(ar, np.asarray(prices, dtype=float)[None, :])
@@ -397,7 +400,7 @@ def price_grid(inst: MarketInstance, j: int, points: int = GRID_POINTS) -> np.nd
     return np.linspace(inst.c[j], inst.p_max, points)
 
 
-def leader_best_response(inst: MarketInstance, prices: Sequence[float], j: int, *, points: int = GRID_POINTS,
+def leader_best_response(inst: MarketInstance, prices: Prices, j: int, *, points: int = GRID_POINTS,
                          refine: int = 6, B_warm: np.ndarray | None = None) -> tuple[float, float]:
     """MRP j's best price against the others' prices, anticipating the followers' equilibrium.
 
@@ -607,7 +610,7 @@ def _independent_follower_best(inst: MarketInstance, prices: np.ndarray, b: np.n
     return best
 
 
-def check_equilibrium(inst: MarketInstance, prices: Sequence[float], demands: np.ndarray,
+def check_equilibrium(inst: MarketInstance, prices: Prices, demands: np.ndarray,
                       points: int = GRID_POINTS) -> Check:
     """docs/market.md's check of a posted point (prices, demands); verifies, never re-solves the game.
 

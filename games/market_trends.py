@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,19 +50,19 @@ def run_trends(seeds: int = 10, kappa: float = 15.5, echo: Callable[[str], None]
     # Fig. 5: N in [2, 6], M in {2, 3, 4}
     fig5: dict[str, Any] = {}
     for m in (2, 3, 4):
-        fig5[str(m)] = {str(n): _point(seeds, lambda r, n=n, m=m: mk.random_instance(r, n, m, kappa=kappa), 5)
+        fig5[str(m)] = {str(n): _point(seeds, partial(mk.random_instance, n=n, m=m, kappa=kappa), 5)
                         for n in range(2, 7)}
         echo(f"fig5 M={m} done")
     res["fig5"] = fig5
     # Fig. 6: mu_c in [0, 0.5] (c clipped to >= 0.01), mu_alpha in {25, 30, 35}; M = 3, N = 4
     fig6: dict[str, Any] = {}
     for ma in (25, 30, 35):
-        fig6[str(ma)] = {f"{mc:.1f}": _point(seeds, lambda r, mc=mc, ma=ma: mk.random_instance(
-            r, 4, 3, kappa=kappa, mu_alpha=ma, mu_c=mc), 6) for mc in np.arange(0.0, 0.51, 0.1)}
+        fig6[str(ma)] = {f"{mc:.1f}": _point(seeds, partial(
+            mk.random_instance, n=4, m=3, kappa=kappa, mu_alpha=ma, mu_c=mc), 6) for mc in np.arange(0.0, 0.51, 0.1)}
         echo(f"fig6 mu_alpha={ma} done")
     res["fig6"] = fig6
     # Fig. 7: mu_w in [4, 6]; N = 4, M = 3
-    res["fig7"] = {f"{mw:.1f}": _point(seeds, lambda r, mw=mw: mk.random_instance(r, 4, 3, kappa=kappa, mu_w=mw), 7)
+    res["fig7"] = {f"{mw:.1f}": _point(seeds, partial(mk.random_instance, n=4, m=3, kappa=kappa, mu_w=mw), 7)
                    for mw in np.arange(4.0, 6.01, 0.5)}
     echo("fig7 done")
 
@@ -69,7 +70,7 @@ def run_trends(seeds: int = 10, kappa: float = 15.5, echo: Callable[[str], None]
     def fig8(r: np.random.Generator, c1: float) -> mk.MarketInstance:
         inst = mk.random_instance(r, 4, 3, kappa=kappa)
         return replace(inst, c=(max(c1, 0.01), 0.1, 0.5))
-    res["fig8"] = {f"{c1:.1f}": _point(seeds, lambda r, c1=c1: fig8(r, c1), 8) for c1 in np.arange(0.0, 0.61, 0.1)}
+    res["fig8"] = {f"{c1:.1f}": _point(seeds, partial(fig8, c1=c1), 8) for c1 in np.arange(0.0, 0.61, 0.1)}
     echo("fig8 done")
     return res
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ if "numba" not in sys.modules:
     os.environ["NUMBA_DISABLE_INTEL_SVML"] = "1"
 import numba  # noqa: E402
 
-_JIT = dict(cache=True, fastmath=False, error_model="numpy")
+_JIT: dict[str, Any] = dict(cache=True, fastmath=False, error_model="numpy")
 
 INF = float("inf")
 NAN = float("nan")

@@ -41,7 +41,7 @@ if "numba" not in sys.modules:
     os.environ["NUMBA_DISABLE_INTEL_SVML"] = "1"
 import numba  # noqa: E402
 
-if numba.config.USING_SVML:  # numba was imported earlier with SVML on: refuse rather than differ
+if numba.config.USING_SVML:  # type: ignore[attr-defined]  # numba was imported earlier with SVML on: refuse rather than differ
     raise RuntimeError("games.switch_kernel: numba uses Intel SVML; set NUMBA_DISABLE_INTEL_SVML=1")
 
 from pocnet.games.pmath import exp_nb as _exp  # noqa: E402  (compiled portable exp)

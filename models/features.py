@@ -78,7 +78,7 @@ def provider_sequences(scn: Scenario) -> np.ndarray:
     return np.stack([util, capf, blf], axis=2)
 
 
-def pair_features(free: np.ndarray, i: int, arrival: Sequence[int], proc: Sequence[np.ndarray],
+def pair_features(free: np.ndarray, i: int, arrival: Sequence[int] | np.ndarray, proc: Sequence[np.ndarray] | np.ndarray,
                   cap_q: np.ndarray) -> np.ndarray:
     """(m, N_PAIR_FEATS) int64 features of assigning task i to each provider
     given the queue state `free` (ms):

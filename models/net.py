@@ -114,7 +114,9 @@ def make_batch(items: list[dict], m_max: int = 8) -> Batch:
         msk[:, :m] = True
         pr = np.zeros((n, m_max, N_PAIR_FEATS), dtype=np.int64)
         pr[:, :m] = it["pair"]
-        idx_rows.append(idx), mask_rows.append(msk), pair_rows.append(pr)
+        idx_rows.append(idx)
+        mask_rows.append(msk)
+        pair_rows.append(pr)
         p_off += m
     return Batch(
         graph=dgl.batch(graphs),

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -42,10 +43,10 @@ if "numba" not in sys.modules:
     os.environ["NUMBA_DISABLE_INTEL_SVML"] = "1"
 import numba  # noqa: E402
 
-if numba.config.USING_SVML:  # numba was imported earlier with SVML on: refuse rather than differ
+if numba.config.USING_SVML:  # type: ignore[attr-defined]  # numba was imported earlier with SVML on: refuse rather than differ
     raise RuntimeError("models.quant_kernel: numba uses Intel SVML; set NUMBA_DISABLE_INTEL_SVML=1")
 
-_JIT = dict(cache=True, fastmath=False, error_model="numpy")
+_JIT: dict[str, Any] = dict(cache=True, fastmath=False, error_model="numpy")
 
 
 @numba.njit(**_JIT)
@@ -146,10 +147,10 @@ def gnn_layer(h, ptr, idx, deg, w, b, f):  # pragma: no cover - compiled
     xw = np.empty((n, d), dtype=np.int64)
     for i in range(n):
         for c in range(d):
-            acc = np.int64(0)
+            dot = np.int64(0)
             for k in range(k_in):
-                acc += h[i, k] * w[k, c]
-            xw[i, c] = acc >> f
+                dot += h[i, k] * w[k, c]
+            xw[i, c] = dot >> f
     out = np.empty((n, d), dtype=np.int64)
     acc = np.empty(d, dtype=np.int64)
     for i in range(n):

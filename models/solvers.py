@@ -70,6 +70,7 @@ def exact_solve(scn: Scenario, chunk: int = 1 << 16) -> np.ndarray:
         k = int(np.argmin(vals))  # first minimum = lexicographically smallest
         if best_val is None or vals[k] < best_val:
             best_val, best = int(vals[k]), block[k].copy()
+    assert best is not None  # n > 0: at least one block was scored
     return best
 
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-PKGS=(ledger consensus p2p node)
+PKGS=(ledger consensus p2p node games models fml)
 "$PY" -m ruff check .
 tree=.mypy_tree
 rm -rf "$tree" && mkdir -p "$tree/pocnet"
