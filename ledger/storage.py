@@ -4,16 +4,23 @@ SQLite (WAL) is the embedded default; any SQLAlchemy URL works (PostgreSQL in
 deployments). A block, its txs and every state write it caused are committed
 together, so a crash never leaves half a block. ``schema_version`` in ``meta``
 guards against opening a database written by an incompatible release.
+
+The per-block writes (one block row, one ``tx_index`` row per tx, the state upserts)
+go through the DB-API ``executemany`` of the SQLAlchemy connection with plain SQL
+(SQLite and PostgreSQL); SQLAlchemy Core's per-row parameter processing cost more than
+the inserts themselves (bench/bench_storage.py). Tx-hash lookups use ``tx_index``
+(ledger/txindex.py), the only per-tx table since schema 5.
 """
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (BigInteger, Column, Integer, MetaData, String, Table, Text, create_engine, delete,
-                        event, select)
+from sqlalchemy import (BigInteger, Column, MetaData, String, Table, Text, create_engine, delete, event, select,
+                        text)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -23,7 +30,11 @@ from pocnet.ledger.block import Block
 from pocnet.ledger.encoding import canonical_json
 from pocnet.ledger.state import Key, State, is_deleted_marker
 
-SCHEMA_VERSION = 4  # 2: block headers carry `version`; 3: and `beacon`, `beacon_proof`; 4: evidence
+log = logging.getLogger("pocnet.storage")
+
+SCHEMA_VERSION = 5  # 2: block headers carry `version`; 3: and `beacon`, `beacon_proof`; 4: evidence;
+# 5: the `txs` table is gone (hash lookups use `tx_index`); a version-4 database is migrated on open
+MIGRATES_FROM = 4
 
 metadata = MetaData()
 meta_table = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
@@ -31,11 +42,6 @@ blocks_table = Table("blocks", metadata,
                      Column("height", BigInteger, primary_key=True, autoincrement=False),
                      Column("hash", String(64), nullable=False, unique=True),
                      Column("block_json", Text, nullable=False))
-txs_table = Table("txs", metadata,
-                  Column("hash", String(64), primary_key=True),
-                  Column("height", BigInteger, nullable=False, index=True),
-                  Column("idx", Integer, nullable=False),
-                  Column("sender", String(64), nullable=False, index=True))
 state_table = Table("state", metadata,
                     Column("ns", String(32), primary_key=True),
                     Column("key", String(160), primary_key=True),
@@ -62,17 +68,43 @@ class Storage:
         if self.engine.dialect.name == "sqlite":
             @event.listens_for(self.engine, "connect")
             def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+                # WAL + synchronous=NORMAL: a commit is one append to the WAL without fsync, so a
+                # killed process loses nothing (the OS holds the written pages) and a power loss can
+                # only lose the last blocks, never leave half a block (the WAL is checksummed); a
+                # peer that lost blocks catches up from the others. 16 MiB page cache: the random
+                # tx-hash index touches pages all over the index; misses cost syscalls per row.
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA cache_size=-16384")
                 cur.close()
+        # plain-SQL bulk writes where the dialect speaks INSERT ... ON CONFLICT (both defaults do)
+        self._bulk = self.engine.dialect.name in ("sqlite", "postgresql")
+        ph = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        self._sql_block = f"INSERT INTO blocks (height, hash, block_json) VALUES ({ph}, {ph}, {ph})"
+        self._sql_put = (f'INSERT INTO state (ns, "key", value_json) VALUES ({ph}, {ph}, {ph}) '
+                         'ON CONFLICT (ns, "key") DO UPDATE SET value_json = excluded.value_json')
+        self._sql_del = f'DELETE FROM state WHERE ns = {ph} AND "key" = {ph}'
+        self._sql_meta = (f'INSERT INTO meta ("key", value) VALUES ({ph}, {ph}) '
+                          'ON CONFLICT ("key") DO UPDATE SET value = excluded.value')
         metadata.create_all(self.engine)
         version = self.get_meta("schema_version")
         if version is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
-        elif int(version) != SCHEMA_VERSION:
+        elif int(version) not in (SCHEMA_VERSION, MIGRATES_FROM):
             raise StorageError(f"database schema version {version}, this pocnet needs {SCHEMA_VERSION}")
         txindex.ensure(self)  # derived tx search index, own watermark (ledger/txindex.py)
+        if version is not None and int(version) == MIGRATES_FROM:
+            self._migrate_from_4()
+
+    def _migrate_from_4(self) -> None:
+        """Schema 4 → 5: drop the ``txs`` table. ``txindex.ensure`` has just indexed every
+        stored block (hash index included), so ``tx_index`` answers every lookup ``txs`` did."""
+        with self.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS txs"))
+            self._upsert_meta(conn, "schema_version", str(SCHEMA_VERSION))
+        log.info("database migrated from schema %d to %d (tx hash lookups through tx_index)",
+                 MIGRATES_FROM, SCHEMA_VERSION)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -123,16 +155,26 @@ class Storage:
 
     def save_block(self, block: Block, writes: dict[Key, Any]) -> None:
         """Persist a committed block, its txs and its state writes atomically."""
+        block_row = (block.height, block.hash, _dumps(block.to_dict()))
+        if not self._bulk:
+            with self.engine.begin() as conn:
+                conn.execute(blocks_table.insert(), [dict(zip(("height", "hash", "block_json"), block_row))])
+                txindex.write(conn, block, self._upsert_meta)
+                self._write_state(conn, writes)
+                self._upsert_meta(conn, "height", str(block.height))
+            return
+        puts = [(k[0], k[1], _dumps(v)) for k, v in writes.items() if not is_deleted_marker(v)]
+        dels = [(k[0], k[1]) for k, v in writes.items() if is_deleted_marker(v)]
+        h = str(block.height)
         with self.engine.begin() as conn:
-            conn.execute(blocks_table.insert(), [{"height": block.height, "hash": block.hash,
-                                                  "block_json": _dumps(block.to_dict())}])
+            conn.exec_driver_sql(self._sql_block, block_row)
             if block.txs:
-                conn.execute(txs_table.insert(), [
-                    {"hash": tx.hash, "height": block.height, "idx": i, "sender": tx.sender}
-                    for i, tx in enumerate(block.txs)])
-            txindex.write(conn, block, self._upsert_meta)
-            self._write_state(conn, writes)
-            self._upsert_meta(conn, "height", str(block.height))
+                conn.exec_driver_sql(txindex.insert_sql(self.engine.dialect.paramstyle), txindex.row_tuples(block))
+            if puts:
+                conn.exec_driver_sql(self._sql_put, puts)
+            if dels:
+                conn.exec_driver_sql(self._sql_del, dels)
+            conn.exec_driver_sql(self._sql_meta, [(txindex.WATERMARK_KEY, h), ("height", h)])
 
     def head_height(self) -> int:
         h = self.get_meta("height")
@@ -161,10 +203,10 @@ class Storage:
 
     def get_tx(self, tx_hash: str) -> tuple[dict[str, Any], int, int] | None:
         """(tx JSON, height, index). Txs are stored once, inside their block's JSON;
-        the ``txs`` table is only an index (hash → height, position)."""
+        ``tx_index`` maps hash → height, position."""
+        t = txindex.tx_index.c
         with self.engine.connect() as conn:
-            row = conn.execute(select(txs_table.c.height, txs_table.c.idx)
-                               .where(txs_table.c.hash == tx_hash)).first()
+            row = conn.execute(select(t.height, t.idx).where(t.hash == tx_hash)).first()
         if not row:
             return None
         block = self.get_block_dict(row[0])
@@ -176,5 +218,6 @@ class Storage:
         with self.engine.connect() as conn:
             for i in range(0, len(hashes), 500):
                 chunk = hashes[i:i + 500]
-                found.update(r[0] for r in conn.execute(select(txs_table.c.hash).where(txs_table.c.hash.in_(chunk))))
+                t = txindex.tx_index.c
+                found.update(r[0] for r in conn.execute(select(t.hash).where(t.hash.in_(chunk))))
         return found

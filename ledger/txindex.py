@@ -6,6 +6,9 @@ disagrees with the chain. It lives in its own table with its own watermark
 written before the index existed stays readable, and :func:`ensure` rebuilds the
 missing part from the stored blocks at start-up (SQLite and PostgreSQL alike).
 
+It is also the tx-hash lookup (``Storage.get_tx`` / ``has_txs``, unique index on
+``hash``): since schema 5 there is no second per-tx table.
+
 Search order is (height, index), newest first by default; a cursor is the
 position ``"<height>.<index>"`` of the last tx returned, so pages stay stable
 while new blocks are committed.
@@ -39,6 +42,9 @@ tx_index = Table("tx_index", index_metadata,
                  Column("type", String(40), nullable=False),
                  Index("ix_tx_index_sender_pos", "sender", "height", "idx"),
                  Index("ix_tx_index_type_pos", "type", "height", "idx"))
+# created separately (checkfirst) so a table made before it existed gets it too
+hash_index = Index("ux_tx_index_hash", tx_index.c.hash, unique=True)
+COLUMNS = ("height", "idx", "hash", "sender", "type")
 
 
 class CursorError(ValueError):
@@ -68,6 +74,18 @@ def _rows(block: "Block") -> list[dict[str, Any]]:
             for i, tx in enumerate(block.txs)]
 
 
+def row_tuples(block: "Block") -> list[tuple[int, int, str, str, str]]:
+    """The block's rows in ``COLUMNS`` order, for ``insert_sql`` (DB-API executemany)."""
+    h = block.height
+    return [(h, i, tx.hash, tx.sender, tx.type) for i, tx in enumerate(block.txs)]
+
+
+def insert_sql(paramstyle: str) -> str:
+    """Plain INSERT of one row (``?`` for qmark drivers such as sqlite3, else ``%s``)."""
+    ph = "?" if paramstyle == "qmark" else "%s"
+    return f"INSERT INTO tx_index ({', '.join(COLUMNS)}) VALUES ({', '.join([ph] * len(COLUMNS))})"
+
+
 def write(conn: "Connection", block: "Block", upsert_meta: Any) -> None:
     """Index a block's txs inside the caller's transaction (Storage.save_block)."""
     rows = _rows(block)
@@ -79,6 +97,7 @@ def write(conn: "Connection", block: "Block", upsert_meta: Any) -> None:
 def ensure(storage: "Storage") -> None:
     """Create the table and index blocks above the watermark (older databases, crashes)."""
     index_metadata.create_all(storage.engine)
+    hash_index.create(storage.engine, checkfirst=True)
     done = int(storage.get_meta(WATERMARK_KEY) or 0)
     head = storage.head_height()
     if done >= head:
@@ -139,4 +158,5 @@ def search(storage: "Storage", q: TxQuery) -> tuple[list[dict[str, Any]], str | 
     return out, nxt
 
 
-__all__ = ["TxQuery", "CursorError", "parse_cursor", "search", "ensure", "write", "tx_index"]
+__all__ = ["TxQuery", "CursorError", "parse_cursor", "search", "ensure", "write", "tx_index", "row_tuples",
+           "insert_sql"]

@@ -115,3 +115,17 @@ def test_tx_search_and_index_backfill_on_postgres(tmp_path, pg_url):
     found, _ = txindex.search(st, txindex.TxQuery(sender=faucet.address, limit=100, descending=False))
     assert [t["tx_hash"] for t in found] == [t.hash for t in hashes]
     st.close()
+
+
+def test_storage_bulk_writes_and_migration_on_postgres(pg_url):
+    """The plain-SQL bulk block writes and the schema 4 → 5 migration on PostgreSQL."""
+    from sqlalchemy import text
+
+    from pocnet.ledger.storage import Storage
+    from tests.ledger.test_ledger_storage import check_migration_from_4, check_storage_roundtrip
+    check_storage_roundtrip(pg_url)
+    st = Storage(pg_url)
+    with st.engine.begin() as conn:  # start the migration check from an empty database
+        conn.execute(text("DROP TABLE blocks, state, meta, tx_index"))
+    st.close()
+    check_migration_from_4(pg_url)
