@@ -201,6 +201,20 @@ class Storage:
                                 .order_by(blocks_table.c.height).limit(limit))
             return [json.loads(r[0]) for r in rows]
 
+    def get_block_json(self, height: int) -> str | None:
+        """The stored JSON text of a block (canonical JSON of ``Block.to_dict()``), undecoded:
+        what the API serves as is instead of decoding and re-encoding ~0.4 kB per tx."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(blocks_table.c.block_json).where(blocks_table.c.height == height)).first()
+            return row[0] if row else None
+
+    def get_block_jsons(self, start: int, limit: int) -> list[str]:
+        """``get_block_dicts`` as stored JSON texts."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(blocks_table.c.block_json).where(blocks_table.c.height >= start)
+                                .order_by(blocks_table.c.height).limit(limit))
+            return [r[0] for r in rows]
+
     def get_tx(self, tx_hash: str) -> tuple[dict[str, Any], int, int] | None:
         """(tx JSON, height, index). Txs are stored once, inside their block's JSON;
         ``tx_index`` maps hash → height, position."""

@@ -48,6 +48,11 @@ def test_transfer_commits_and_is_queryable(peer):
     assert {"chain_id", "height", "latest_hash", "peer_id"} <= set(st)
     page = c.get("/blocks", params={"from": 1, "limit": 2}).json()["blocks"]
     assert [b["header"]["height"] for b in page] == [1, 2][:len(page)]
+    # blocks are served from their stored JSON text: exactly the committed block, as JSON
+    stored = node.chain.storage.get_block(info["height"])
+    assert blk == stored.to_dict() and c.get(f"/blocks/{info['height']}").headers["content-type"] == "application/json"
+    assert page[0] == node.chain.storage.get_block(1).to_dict()
+    assert c.get("/blocks", params={"from": 10**6}).json() == {"blocks": [], "head": node.chain.height}
     assert c.get("/health").json()["ok"] is True
     assert c.get("/docs").status_code == 200 and "/txs" in c.get("/openapi.json").json()["paths"]
 
