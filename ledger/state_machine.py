@@ -202,8 +202,9 @@ def run_end_block(view: StateView, ctx: BlockContext) -> None:
 
 
 def tx_size(tx: Tx) -> int:
-    """Bytes a tx counts against ``max_block_bytes``: its canonical JSON, signature included."""
-    return len(canonical_json(tx.to_dict(), checked=False))
+    """Bytes a tx counts against ``max_block_bytes``: its canonical JSON, signature included
+    (``Tx.size`` when parsing or signing already encoded it)."""
+    return tx.size or len(canonical_json(tx.to_dict(), checked=False))
 
 
 def check_block_limits(txs: Sequence[Tx], max_txs: int, max_bytes: int) -> None:

@@ -38,6 +38,10 @@ class Tx:
     payload: dict[str, Any]
     signature: str
     hash: str = field(default="", compare=False)
+    # len(canonical_json(to_dict())) when the encoding was at hand (hashing encodes exactly those
+    # bytes); 0 = not known. What ``tx_size`` counts against max_block_bytes, without re-encoding
+    # at admission, every mempool re-check, proposal building and block validation.
+    size: int = field(default=0, compare=False, repr=False)
 
     def unsigned_dict(self) -> dict[str, Any]:
         return {"chain_id": self.chain_id, "type": self.type, "sender": self.sender,
@@ -59,6 +63,12 @@ def compute_tx_hash(tx_dict: dict[str, Any]) -> str:
     return sha256_hex(canonical_json(tx_dict, checked=False))
 
 
+def _hash_and_size(tx_dict: dict[str, Any]) -> tuple[str, int]:
+    """(tx hash, encoded size) from one canonical encoding of the full signed object."""
+    enc = canonical_json(tx_dict, checked=False)
+    return sha256_hex(enc), len(enc)
+
+
 def sign_tx(key: KeyPair, chain_id: str, tx_type: str, nonce: int, payload: dict[str, Any]) -> Tx:
     """Build and sign a transaction with ``key`` as sender."""
     check_canonical_value(payload, "payload")
@@ -66,7 +76,7 @@ def sign_tx(key: KeyPair, chain_id: str, tx_type: str, nonce: int, payload: dict
                 "nonce": nonce, "payload": payload}
     sig = key.sign(canonical_json(unsigned, checked=False))
     d = dict(unsigned, signature=sig)
-    return Tx(chain_id, tx_type, key.address, nonce, payload, sig, compute_tx_hash(d))
+    return Tx(chain_id, tx_type, key.address, nonce, payload, sig, *_hash_and_size(d))
 
 
 def parse_tx(obj: Any, *, chain_id: str | None = None, check_signature: bool = True) -> Tx:
@@ -106,8 +116,9 @@ def parse_tx(obj: Any, *, chain_id: str | None = None, check_signature: bool = T
         raise TxRejected("payload", "must be a JSON object")
     if not isinstance(obj["signature"], str) or not is_hex(obj["signature"], 64):
         raise TxRejected("signature", "must be 128 lowercase hex characters")
+    # obj has exactly TX_FIELDS (checked above), so its encoding is that of tx.to_dict()
     tx = Tx(obj["chain_id"], obj["type"], obj["sender"], nonce, obj["payload"], obj["signature"],
-            compute_tx_hash(obj))
+            *_hash_and_size(obj))
     if check_signature:
         verify_tx_signature(tx)
     return tx
@@ -125,4 +136,4 @@ def verify_tx_signature(tx: Tx) -> None:
 def tx_from_trusted_dict(obj: dict[str, Any]) -> Tx:
     """Rebuild a Tx from storage (already validated when it was committed)."""
     return Tx(obj["chain_id"], obj["type"], obj["sender"], obj["nonce"], obj["payload"],
-              obj["signature"], compute_tx_hash(obj))
+              obj["signature"], compute_tx_hash(obj))  # size left unknown: obj's fields are not checked
