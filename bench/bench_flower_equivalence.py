@@ -107,6 +107,7 @@ def main() -> int:
     ap.add_argument("--data-limit", type=int, default=0)
     ap.add_argument("--base-port", type=int, default=28650)
     ap.add_argument("--port", type=int, default=29300, help="SuperLink port (SuperNodes: port+100+learner)")
+    ap.add_argument("--learners-per-node", type=int, default=1, help="learners hosted by one SuperNode")
     ap.add_argument("--simulate", action="store_true", help="also run `pocnet fml simulate --on-chain` on its own chain")
     ap.add_argument("--skip-flower", action="store_true", help="reuse OUT/flower from an earlier run")
     ap.add_argument("--out", type=Path, required=True)
@@ -119,7 +120,8 @@ def main() -> int:
     if not a.skip_flower:
         t = time.time()
         subprocess.run([py, "-m", "pocnet.fml.flower.local", "--seed", str(a.seed), "--base-port", str(a.base_port + 10),
-                        "--round-timeout", "1800", "--port", str(a.port), "--out", str(a.out / "flower"), *common, *lim], check=True, cwd=REPO)
+                        "--round-timeout", "1800", "--port", str(a.port),
+                        "--learners-per-node", str(a.learners_per_node), "--out", str(a.out / "flower"), *common, *lim], check=True, cwd=REPO)
         times["flower_s"] = time.time() - t
     fl = json.loads((a.out / "flower" / "flower-result.json").read_text())
     record, reps, agree = read_chain(a.out / "flower" / "chain", a.base_port + 10)  # the ports its genesis holds

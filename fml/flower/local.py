@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 APP_DIR = Path(__file__).resolve().parent / "app"
@@ -52,7 +52,8 @@ class LocalFlower:
         self.env = dict(os.environ, PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
                         FLWR_HOME=str(self.home / "flwr-home"), PYTHONUNBUFFERED="1")
         self.superlink: subprocess.Popen | None = None
-        self.nodes: dict[int, subprocess.Popen] = {}
+        self.nodes: dict[int, subprocess.Popen] = {}  # first hosted learner -> its SuperNode
+        self.hosts: dict[int, list[int]] = {}  # first hosted learner -> every learner on that node
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.home / f"{name}.log", "ab")
@@ -70,14 +71,20 @@ class LocalFlower:
         if not wait_port(self.port, 90, self.superlink):
             raise RuntimeError(f"SuperLink did not come up on 127.0.0.1:{self.port} (see {self.home}/superlink.log)")
 
-    def start_supernode(self, learner: int, superlink: str | None = None, **options: Any) -> subprocess.Popen:
-        """One learner's SuperNode; ``options`` become its node config (misbehave="lazy", delay_s=30, ...)."""
-        options = {"learner": learner, "cache_dir": str(self.home / "cache"), **options}
+    def start_supernode(self, learner: int | Sequence[int], superlink: str | None = None, **options: Any) -> subprocess.Popen:
+        """A SuperNode hosting one learner (``learner=j``) or several (a list: ``learners="j,k,..."``);
+        ``options`` become its node config (misbehave="lazy", delay_s=30, ...). Its log and local API
+        port follow its first learner."""
+        hosted = [learner] if isinstance(learner, int) else sorted(int(j) for j in learner)
+        first = hosted[0]
+        host = {"learner": first} if len(hosted) == 1 else {"learners": ",".join(str(j) for j in hosted)}
+        options = {**host, "cache_dir": str(self.home / "cache"), **options}
         conf = " ".join(f"{k.replace('_', '-')}={toml_value(v)}" for k, v in options.items())
-        proc = self._spawn(f"supernode{learner:03d}", [
+        proc = self._spawn(f"supernode{first:03d}", [
             str(self.bin / "flower-supernode"), "--insecure", "--superlink", superlink or f"127.0.0.1:{self.port}",
-            "--port", str(self.port + 100 + learner), "--node-config", conf])
-        self.nodes[learner] = proc
+            "--port", str(self.port + 100 + first), "--node-config", conf])
+        self.nodes[first] = proc
+        self.hosts[first] = hosted
         return proc
 
     def run(self, run_config: dict[str, Any], stream_to: Path | None = None) -> subprocess.Popen:
@@ -88,8 +95,9 @@ class LocalFlower:
                                 stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=self.home, start_new_session=True)
 
     def kill_node(self, learner: int) -> None:
-        """SIGKILL a SuperNode and its ClientApp processes (a device that dies)."""
-        proc = self.nodes[learner]
+        """SIGKILL the SuperNode hosting ``learner`` and its ClientApp processes (a device that dies:
+        every learner it hosts goes missing)."""
+        proc = self.nodes[next(k for k, hosted in self.hosts.items() if learner in hosted)]
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -153,6 +161,15 @@ def parse_misbehave(spec: str) -> dict[int, str]:
     return out
 
 
+def node_layout(learners: int, per_node: int) -> list[list[int]]:
+    """Learners per SuperNode: one each (``per_node`` 1, the default), or ``ceil(learners / per_node)``
+    nodes, node k hosting learners k, k + nodes, k + 2 nodes, ... (round robin)."""
+    if per_node < 1:
+        raise ValueError("--learners-per-node: at least 1")
+    n_nodes = -(-learners // per_node)
+    return [list(range(k, learners, n_nodes)) for k in range(n_nodes)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--learners", type=int, default=6)
@@ -165,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cluster", default="", help="comma-separated peer URLs of a running cluster (default: start one)")
     ap.add_argument("--msp-key", default="", help="with --cluster: funded MSP key file (HOME/faucet.json)")
     ap.add_argument("--misbehave", default="", help="learner=kind,... e.g. 3=lazy,5=free-rider")
+    ap.add_argument("--learners-per-node", type=int, default=1,
+                    help="learners hosted by one SuperNode (memory: each node is 2 processes + one ClientApp per message)")
     ap.add_argument("--round-timeout", type=float, default=120.0)
     ap.add_argument("--port", type=int, default=29300, help="SuperLink port (SuperNodes use port+100+learner)")
     ap.add_argument("--base-port", type=int, default=27650, help="first port of the local cluster")
@@ -184,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         fl = stack.enter_context(LocalFlower(a.out / "flower", a.port))
         fl.start_superlink()
         bad = parse_misbehave(a.misbehave)
-        for j in range(a.learners):
-            fl.start_supernode(j, **({"misbehave": bad[j]} if j in bad else {}))
+        for hosted in node_layout(a.learners, a.learners_per_node):
+            kinds = ",".join(f"{j}={bad[j]}" for j in hosted if j in bad)
+            fl.start_supernode(hosted, **({"misbehave": kinds} if kinds else {}))
         run = fl.run({"cluster": ",".join(urls), "msp-key": str(Path(msp_key).resolve()), "learners": a.learners,
                       "coalitions": a.coalitions, "rounds": a.rounds, "seed": a.seed, "key-seed": a.key_seed,
                       "dataset": a.dataset, "data-limit": a.data_limit, "round-timeout": a.round_timeout,

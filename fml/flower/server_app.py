@@ -20,7 +20,7 @@ from flwr.serverapp import Grid, ServerApp
 from pocnet.fml.chain_client import reputations_on_every_peer
 from pocnet.fml.data import load_dataset
 from pocnet.fml.flower.client_app import learn_config
-from pocnet.fml.flower.common import learner_key, learner_name, opt, to_arrays, update_digest
+from pocnet.fml.flower.common import key_of, learner_key, learner_name, opt, to_arrays, update_digest
 from pocnet.fml.flower.strategy import GfmlStrategy
 from pocnet.fml.learners import make_population
 from pocnet.fml.onchain import OnChainCoordinator
@@ -33,7 +33,10 @@ app = ServerApp()
 
 
 def discover(grid: Grid, n_learners: int, key_seed: int, wait_s: float) -> dict[int, int]:
-    """learner index -> node id, from each SuperNode's signed hello (waits up to ``wait_s``)."""
+    """learner index -> node id, from each SuperNode's signed hello (waits up to ``wait_s``).
+
+    A SuperNode may host several learners (node config ``learners``): its hello lists them,
+    each signed with its own key."""
     nodes: dict[int, int] = {}
     asked: set[int] = set()
     deadline = time.monotonic() + wait_s
@@ -47,18 +50,29 @@ def discover(grid: Grid, n_learners: int, key_seed: int, wait_s: float) -> dict[
         for reply in grid.send_and_receive(msgs, timeout=60):
             if reply.has_error():
                 continue
-            c = reply.content["config"]
-            j = int(c["learner"])
-            if not 0 <= j < n_learners or str(c["address"]) != learner_key(key_seed, j).address \
-                    or not verify(str(c["address"]), update_digest(0, j, []), str(c["sig"])):
-                log.warning("node %s: refused hello for learner %s (unknown or badly signed)", reply.metadata.src_node_id, j)
-                continue
-            if j in nodes:
-                log.warning("learner %d announced by two nodes; keeping the first", j)
-                continue
-            nodes[j] = reply.metadata.src_node_id
-    log.info("%d of %d learners connected", len(nodes), n_learners)
+            for j, ok in hello_learners(reply.content, n_learners, key_seed):
+                if not ok:
+                    log.warning("node %s: refused hello for learner %s (unknown or badly signed)",
+                                reply.metadata.src_node_id, j)
+                elif j in nodes:
+                    log.warning("learner %d announced by two nodes; keeping the first", j)
+                else:
+                    nodes[j] = reply.metadata.src_node_id
+    log.info("%d of %d learners connected on %d nodes", len(nodes), n_learners, len(set(nodes.values())))
     return nodes
+
+
+def hello_learners(content: RecordDict, n_learners: int, key_seed: int) -> list[tuple[int, bool]]:
+    """(learner, accepted) for every learner a node's hello lists: accepted when the index is in
+    range and the learner's part is signed by its own key."""
+    out = []
+    for j in (int(x) for x in content["config"]["learners"]):
+        c = content.config_records.get(key_of("config", j))
+        ok = (c is not None and 0 <= j < n_learners and int(c["learner"]) == j
+              and str(c["address"]) == learner_key(key_seed, j).address
+              and verify(str(c["address"]), update_digest(0, j, []), str(c["sig"])))
+        out.append((j, bool(ok)))
+    return out
 
 
 @app.main()
@@ -79,7 +93,8 @@ def main(grid: Grid, context: Context) -> None:
     t0 = time.time()
     try:
         nodes = discover(grid, n, key_seed, float(opt(rc, "wait-nodes-s", 120)))
-        strategy = GfmlStrategy(coord, trainer, pop, params, seed, nodes, key_seed)
+        strategy = GfmlStrategy(coord, trainer, pop, params, seed, nodes, key_seed,
+                                challenge_timeout=float(opt(rc, "round-timeout", 120)))
         strategy.start(grid, ArrayRecord(to_arrays(trainer.global_model)), num_rounds=rounds,
                        timeout=float(opt(rc, "round-timeout", 120)))
         reps, agree = reputations_on_every_peer(
