@@ -130,8 +130,9 @@ class BucketTree:
         return [self.entries[k][1] for k in sorted(self.entries)]
 
     @staticmethod
-    def _rehash(changed: dict[int, bytes], base: list[bytes]) -> None:
-        """Write ``changed`` (bucket nodes -> new hashes) and every ancestor's new hash into ``base``."""
+    def _add_ancestors(changed: dict[int, bytes], base: list[bytes]) -> None:
+        """Add to ``changed`` (bucket nodes -> new hashes) every ancestor's new hash; unchanged
+        siblings come from ``base``, which is not modified."""
         level = {i >> 1 for i in changed}
         while level:
             for i in level:
@@ -140,6 +141,11 @@ class BucketTree:
                 changed[i] = _sha(_NODE_TAG + (base[2 * i] if left is None else left)
                                   + (base[2 * i + 1] if right is None else right)).digest()
             level = {i >> 1 for i in level if i > 1}
+
+    @classmethod
+    def _rehash(cls, changed: dict[int, bytes], base: list[bytes]) -> None:
+        """Write ``changed`` (bucket nodes -> new hashes) and every ancestor's new hash into ``base``."""
+        cls._add_ancestors(changed, base)
         for i, h in changed.items():
             base[i] = h
 
@@ -165,15 +171,7 @@ class BucketTree:
                 bucket[kh] = leaf
                 entries[key] = (kh, leaf)
         nodes = {_LEAF0 + b: bucket_hash(bk) for b, bk in buckets.items()}
-        level = {i >> 1 for i in nodes}
-        base = self._nodes
-        while level:
-            for i in level:
-                left = nodes.get(2 * i)
-                right = nodes.get(2 * i + 1)
-                nodes[i] = _sha(_NODE_TAG + (base[2 * i] if left is None else left)
-                                + (base[2 * i + 1] if right is None else right)).digest()
-            level = {i >> 1 for i in level if i > 1}
+        self._add_ancestors(nodes, self._nodes)
         root = nodes[1].hex() if 1 in nodes else self.root
         return RootUpdate(root, self.generation, entries, buckets, nodes)
 

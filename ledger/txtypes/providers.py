@@ -110,6 +110,16 @@ class TaskResult:
     delivered_work: int
 
 
+def _task_in_status(view: StateView, task_id: str, status: str) -> dict[str, Any]:
+    """The task ``task_id``, refused unless it exists and is ``status``."""
+    task = view.get(TASKS, task_id)
+    if task is None:
+        raise TxRejected("payload.task_id", "no such task", Code.UNMET)
+    if task["status"] != status:
+        raise TxRejected("payload.task_id", f"task is {task['status']}, not {status}", Code.CONFLICT)
+    return task
+
+
 class TaskResultHandler:
     tx_type = "task_result"
 
@@ -120,11 +130,7 @@ class TaskResultHandler:
         return TaskResult(payload["task_id"], int_field(payload, "delivered_work", 0, MAX_WORK))
 
     def check_state(self, view: StateView, tx: Tx, p: TaskResult) -> None:
-        task = view.get(TASKS, p.task_id)
-        if task is None:
-            raise TxRejected("payload.task_id", "no such task", Code.UNMET)
-        if task["status"] != "allocated":
-            raise TxRejected("payload.task_id", f"task is {task['status']}, not allocated", Code.CONFLICT)
+        task = _task_in_status(view, p.task_id, "allocated")
         if task["assigned_to"] != tx.sender:
             raise TxRejected("sender", "only the provider the task was allocated to may report it", Code.FORBIDDEN)
         if p.delivered_work > task["work"]:
@@ -149,11 +155,7 @@ class TaskAttestHandler:
         return TaskResultHandler().check_payload(payload)
 
     def check_state(self, view: StateView, tx: Tx, p: TaskResult) -> None:
-        task = view.get(TASKS, p.task_id)
-        if task is None:
-            raise TxRejected("payload.task_id", "no such task", Code.UNMET)
-        if task["status"] != "reported":
-            raise TxRejected("payload.task_id", f"task is {task['status']}, not reported", Code.CONFLICT)
+        task = _task_in_status(view, p.task_id, "reported")
         if task["submitter"] != tx.sender:
             raise TxRejected("sender", "only the task's submitter may attest its result", Code.FORBIDDEN)
         if p.delivered_work > task["claimed_work"]:
