@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from pocnet.ledger.keys import KeyPair  # noqa: E402
 from pocnet.ledger.tx import sign_tx  # noqa: E402
+from pocnet.node.config import NodeConfig  # noqa: E402
 from pocnet.node.setup_home import DEFAULT_CONSENSUS, init_cluster_home  # noqa: E402
 
 
@@ -258,6 +259,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--search-rates", type=_rates, default=[1500.0, 1750.0, 2000.0, 2250.0, 2500.0],
                     help="offered rates of the peak search in --overload auto")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--full-proposals", action="store_true",
+                    help="peers send proposals with full txs (config compact_proposals=false)")
     return ap.parse_args()
 
 
@@ -273,6 +276,10 @@ def run_once(args: argparse.Namespace, rate: float, json_out: Path | None) -> di
     genesis = init_cluster_home(work, args.peers, args.base_port, funds, chain_id="bench",
                                 consensus=dict(DEFAULT_CONSENSUS))
     urls = [v.url for v in genesis.validators]
+    for i in range(args.peers):
+        cfg = NodeConfig.load(work / f"peer{i}")
+        cfg.compact_proposals = not args.full_proposals
+        cfg.save(work / f"peer{i}")
     procs = []
     for i in range(args.peers):
         log = open(work / f"peer{i}" / "stdout.log", "ab")
@@ -344,9 +351,18 @@ def run_once(args: argparse.Namespace, rate: float, json_out: Path | None) -> di
         lat = [seen[h] - t for h, t in sent.items() if h in seen and w0 <= t < w1]
         heights = [h for h, t, _ in blocks if w0 <= t < w1]
         identity = check_identity(urls)
+        p2p_stats = {}
+        for i, u in enumerate(urls):
+            try:
+                st = httpx.get(u + "/p2p/stats", timeout=30).json()["stats"]
+                p2p_stats[f"peer{i}"] = {k: v for k, v in sorted(st.items())
+                                         if k.startswith(("compact_", "timeouts_", "blocks_"))}
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
         result = {
             "peers": args.peers, "clients": args.clients, "offered_rate": rate or "max",
             "window_s": args.seconds, "submitted_total": len(sent),
+            "proposals": "full" if args.full_proposals else "compact",
             "committed_in_window": committed_in_window,
             "committed_tx_per_s": round(committed_in_window / args.seconds, 1),
             "blocks_in_window": len(heights),
@@ -361,6 +377,7 @@ def run_once(args: argparse.Namespace, rate: float, json_out: Path | None) -> di
                                        for i in cpu0 if i in cpu1},
             "loadavg_1m_end": round(os.getloadavg()[0], 2),
             "identity": identity,
+            "p2p_stats": p2p_stats,
             "cpu": os.cpu_count(),
         }
         print(f"{'metric':32} value")

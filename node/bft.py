@@ -40,6 +40,7 @@ from pocnet.node.future_pool import FuturePool
 from pocnet.node.privval import PrivValState
 from pocnet.p2p.auth import HDR_RETRY_MS, AuthRefused, PeerAuthenticator
 from pocnet.p2p.blocks import parse_block
+from pocnet.p2p.compact import CompactBlock, assemble, check_pulled, compact_block_dict, missing_txs, parse_compact
 from pocnet.p2p.gossip import FaultFilter
 from pocnet.p2p.sync import check_certificate
 from pocnet.p2p.transport import HttpTransport, Transport, TransportError
@@ -65,6 +66,8 @@ _PROPOSAL_SIG_FIELDS = ("height", "round", "pol_round", "block_hash", "proposer"
 # 512 msgs and 2000 txs.
 MAX_BATCH_MSGS = 1024
 MAX_BATCH_TXS = 4000
+# What one POST /p2p/txs (a compact proposal's missing txs) may ask for.
+MAX_PULL_HASHES = 20_000
 
 
 def now_ms() -> int:
@@ -148,6 +151,10 @@ class BftDriver:
         self._new_txs: list[dict[str, Any]] = []
         self.future_txs = FuturePool()
         self.last_commit_ms = 0
+        # compact proposals (p2p/compact.py): send header + tx hashes instead of the txs
+        self.compact_proposals = bool(node.config.compact_proposals)
+        self._pulled: dict[str, Tx] = {}      # txs pulled for this height's compact proposals
+        self._pulling: set[str] = set()       # block hashes whose missing txs are being pulled
 
     # ------------------------------------------------------------ validator set
     def validators_at(self, height: int) -> tuple[str, ...]:
@@ -363,7 +370,10 @@ class BftDriver:
                         p.height, p.round, str(prev.get("block_hash"))[:12])
             return
         block = self.candidates[p.block_hash][0]
-        wire = sign_proposal(self.node.key, self.chain_id, p, block.to_dict())
+        if self.compact_proposals:
+            wire = sign_proposal(self.node.key, self.chain_id, p, compact_block_dict(block), compact=True)
+        else:
+            wire = sign_proposal(self.node.key, self.chain_id, p, block.to_dict())
         self.privval.record(p.height, p.round, "proposal", wire, self.engine.locked_value,
                             self.engine.locked_round)
         self.signed[("proposal", p.round, p.proposer, p.block_hash)] = wire
@@ -446,6 +456,7 @@ class BftDriver:
         self._prune_evidence()
         self.candidates.clear()
         self.signed.clear()
+        self._pulled.clear()
         self.vote_sigs = {k: s for k, s in self.vote_sigs.items() if k[1] > h}
         self.far_rounds = {k: r for k, r in self.far_rounds.items() if k[0] > h}
         self.next_proposals = [w for w in self.next_proposals if w.get("height", 0) > h]
@@ -490,6 +501,9 @@ class BftDriver:
             return
         if sender in self.peers:
             self.node.peer_book.heard(sender)  # GET /net_info "last message"
+        if txs and sender in self.faults.drop_txs_from:
+            self.stats["dropped_txs_by_fault_filter"] += len(txs)
+            txs = []
         for obj in txs:
             self.accept_peer_tx(obj)
         for m in msgs:
@@ -563,11 +577,29 @@ class BftDriver:
             return
         if p.block_hash in self.candidates:
             valid = self.candidates[p.block_hash][1] is not None
+        elif "cblock" in m:
+            cb = parse_compact(m["cblock"], self.chain.params.max_block_txs)
+            if cb.hash != p.block_hash:
+                raise BadMessage("block_hash_mismatch")
+            missing = missing_txs(cb, self._known_tx)
+            if missing:
+                self.stats["compact_incomplete"] += 1
+                if p.block_hash not in self._pulling:
+                    self._pulling.add(p.block_hash)
+                    self.stats["compact_missing_txs"] += len(missing)
+                    asyncio.get_running_loop().create_task(self._complete_compact(m, p, cb, missing))
+                return
+            self.stats["compact_rebuilt"] += 1
+            valid = self._verify_candidate(assemble(cb, self._known_tx))
         else:
             block = parse_block(m["block"], self.chain_id, self.node.mempool.get)
             if block.hash != p.block_hash:
                 raise BadMessage("block_hash_mismatch")
             valid = self._verify_candidate(block)
+        self._accept_proposal(m, p, valid)
+
+    def _accept_proposal(self, m: dict[str, Any], p: Proposal, valid: bool) -> None:
+        """The proposal's block is known (and judged): relay the signature, tell the engine."""
         key = ("proposal", p.round, p.proposer, p.block_hash)
         if key not in self.signed:
             self.signed[key] = m
@@ -576,6 +608,86 @@ class BftDriver:
                 # block to other peers for this round is then caught by all of them
                 self.gossip.broadcast(dict({k: m[k] for k in _PROPOSAL_SIG_FIELDS}, t="proposal_seen"))
         self._exec(self.engine.on_proposal(p, valid))
+
+    def _known_tx(self, tx_hash: str) -> Tx | None:
+        """A tx this peer holds verified: in its mempool or pulled for this height."""
+        return self.node.mempool.get(tx_hash) or self._pulled.get(tx_hash)
+
+    def _current(self, height: int) -> bool:
+        return height == self.engine.height == self.chain.height + 1
+
+    async def _complete_compact(self, m: dict[str, Any], p: Proposal, cb: CompactBlock, missing: list[str]) -> None:
+        """Pull a compact proposal's missing txs (proposer first, then the other peers); if
+        that does not yield all of them, fetch the full block; then handle the proposal."""
+        try:
+            block = None
+            need = list(missing)
+            order = [p.proposer] + [pid for pid in self.peers if pid != p.proposer]
+            for pid in order:
+                if not need or not self._current(p.height):
+                    break
+                if pid not in self.peers or self.faults.blocked(pid):
+                    continue
+                got = check_pulled(await self.gossip.get_txs(pid, need), need, self.chain_id)
+                self._pulled.update(got)
+                self.stats["compact_pulled_txs"] += len(got)
+                need = [h for h in need if h not in got]
+            if not self._current(p.height):
+                return
+            if not need:
+                self.stats["compact_completed_by_pull"] += 1
+                block = assemble(cb, self._known_tx)
+            else:
+                self.stats["compact_fallback_full"] += 1
+                log.info("compact proposal %s: %d txs not pulled; fetching the full block",
+                         p.block_hash[:12], len(need))
+                block = await self._fetch_full(p.height, p.block_hash, order)
+            if block is None or not self._current(p.height):
+                self.stats["compact_failed"] += 1
+                return
+            if p.block_hash in self.candidates:
+                valid = self.candidates[p.block_hash][1] is not None
+            else:
+                valid = self._verify_candidate(block)
+            self._accept_proposal(m, p, valid)
+        finally:
+            self._pulling.discard(p.block_hash)
+
+    async def _fetch_full(self, height: int, block_hash: str, order: list[str]) -> Block | None:
+        for pid in order:
+            if pid not in self.peers or self.faults.blocked(pid) or not self._current(height):
+                continue
+            obj = await self.gossip.get_candidate(pid, block_hash)
+            if obj is None:
+                continue
+            try:
+                block = parse_block(obj, self.chain_id, self._known_tx)
+            except (BadMessage, ValueError):
+                continue
+            if block.hash == block_hash:
+                return block
+        return None
+
+    def serve_txs(self, hashes: list[str]) -> list[dict[str, Any]]:
+        """Answer a peer's pull: the txs among ``hashes`` this peer holds (mempool, this
+        height's candidate blocks, txs it pulled itself); unknown ones are left out."""
+        in_candidates: dict[str, Tx] | None = None
+        out = []
+        for h in hashes:
+            tx = self._known_tx(h)
+            if tx is None:
+                if in_candidates is None:
+                    # this height's candidates, and the block just committed (a peer that is
+                    # still deciding it may pull after this one moved on)
+                    blocks = [b for b, _ in self.candidates.values()]
+                    if self.chain.last_block is not None:
+                        blocks.append(self.chain.last_block)
+                    in_candidates = {t.hash: t for b in blocks for t in b.txs}
+                tx = in_candidates.get(h)
+            if tx is not None:
+                out.append(tx.to_dict())
+        self.stats["compact_served_txs"] += len(out)
+        return out
 
     def _on_proposal_seen(self, m: dict[str, Any]) -> None:
         """A peer's relay of a signed proposal (no block): evidence if it conflicts with ours."""
@@ -737,6 +849,27 @@ class BftDriver:
             self.handle_batch(sender, m, t)
             return {"ok": True}
 
+        @r.post("/p2p/txs", include_in_schema=False)
+        async def pull_txs(request: Request) -> Any:
+            """A compact proposal's missing txs: ``{"hashes": [...]}`` -> ``{"txs": [...]}``
+            (those this peer holds; the caller checks hashes and signatures)."""
+            from fastapi.responses import Response
+
+            from pocnet.ledger.encoding import canonical_json
+            from pocnet.node.api import ApiError, parse_json_body, require_json_content_type
+            _, raw = await self.authenticate(request, 64 * (MAX_PULL_HASHES + 16))
+            require_json_content_type(request)
+            body = parse_json_body(raw)
+            hashes = body.get("hashes") if isinstance(body, dict) else None
+            if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
+                raise ApiError(400, "malformed pull", "hashes", "expected {hashes: [tx hash, ...]}")
+            if len(hashes) > MAX_PULL_HASHES:
+                raise ApiError(413, "pull too large", "hashes", f"at most {MAX_PULL_HASHES} hashes")
+            if self.faults.refuse_pulls:
+                raise ApiError(404, "not served", "hashes", "this peer refuses pulls (fault injection)")
+            return Response(canonical_json({"txs": self.serve_txs(hashes)}, checked=False),
+                            media_type="application/json")
+
         @r.get("/p2p/candidate/{block_hash}", include_in_schema=False)
         async def candidate(block_hash: str, request: Request) -> Any:
             await self.authenticate(request, 0)
@@ -759,8 +892,17 @@ class BftDriver:
                 cut = body.get("cut", []) if isinstance(body, dict) else None
                 if not isinstance(cut, list) or not all(isinstance(c, str) for c in cut):
                     raise ApiError(400, "invalid request", "cut", "expected {\"cut\": [peer ids]}")
+                drop_txs = body.get("drop_txs_from", []) if isinstance(body, dict) else None
+                if not isinstance(drop_txs, list) or not all(isinstance(c, str) for c in drop_txs):
+                    raise ApiError(400, "invalid request", "drop_txs_from", "expected a list of peer ids")
+                refuse = body.get("refuse_pulls", False) if isinstance(body, dict) else None
+                if not isinstance(refuse, bool):
+                    raise ApiError(400, "invalid request", "refuse_pulls", "expected true or false")
                 self.faults.cut = set(cut)
-                log.warning("fault injection: cut links to %s", [c[:8] for c in self.faults.cut])
-                return {"cut": sorted(self.faults.cut)}
+                self.faults.drop_txs_from = set(drop_txs)
+                self.faults.refuse_pulls = refuse
+                log.warning("fault injection: cut links to %s, drop txs from %s, refuse pulls %s",
+                            [c[:8] for c in self.faults.cut], [c[:8] for c in drop_txs], refuse)
+                return {"cut": sorted(self.faults.cut), "drop_txs_from": sorted(drop_txs), "refuse_pulls": refuse}
 
         return r

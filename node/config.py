@@ -37,6 +37,10 @@ class NodeConfig:
     full_nodes: list[str] = field(default_factory=list)
     p2p_rate_per_s: int = 200
     p2p_burst: int = 400
+    # Proposals carry the header and tx hashes; peers rebuild the block from their mempool and
+    # pull what they miss (p2p/compact.py). False: proposals carry the full txs (both are
+    # understood by every peer; a node-local choice, not a consensus parameter).
+    compact_proposals: bool = True
     log_level: str = "INFO"
     extra: dict = field(default_factory=dict)
     # Block limits and pacing are protocol parameters: genesis `consensus` (ledger/params.py).

@@ -161,6 +161,10 @@ class DriverSimConfig:
     # node's validator_join / validator_leave tx (to a steady validator) at that virtual time
     joiners: int = 0
     set_changes: tuple[tuple[str, str, int], ...] = ()
+    # compact proposals: these nodes never receive gossiped txs (they must pull what a
+    # proposal names), and these nodes refuse to serve pulls (forcing the full-block fallback)
+    no_tx_gossip_to: tuple[str, ...] = ()
+    refuse_pulls: tuple[str, ...] = ()
 
 
 class SimNetwork:
@@ -192,6 +196,10 @@ class SimNetwork:
         if self.cfg.drop and self.now_ms() < self.cfg.gst_ms and self.rng.random() < self.cfg.drop:
             self.dropped += 1
             return
+        if txs and self.names[dst] in self.cfg.no_tx_gossip_to:
+            txs = []
+            if not msgs:
+                return
         body = json.loads(json.dumps({"msgs": msgs, "txs": txs}))  # what POST /p2p/msgs carries
         self.loop.call_later(self.delay_s(), self._arrive, src, dst, body)
 
@@ -262,6 +270,17 @@ class SimTransport:
         c = driver.candidates.get(block_hash)
         return json.loads(json.dumps(c[0].to_dict())) if c else None
 
+    async def get_txs(self, peer_id: str, hashes: list[str]) -> Any | None:
+        try:
+            await self.net.round_trip(self.me, peer_id)
+        except TransportError:
+            return None
+        if self.net.names[peer_id] in self.net.cfg.refuse_pulls:
+            return None
+        driver = self.net.nodes[peer_id].driver
+        assert isinstance(driver, BftDriver)
+        return json.loads(json.dumps(driver.serve_txs(hashes)))
+
 
 # --------------------------------------------------------------------------- one run
 @dataclass
@@ -281,6 +300,7 @@ class DriverSimResult:
     problems: list[str] = field(default_factory=list)
     final_set: tuple[str, ...] = ()          # names of the voting set after the last height
     signers: dict[str, int] = field(default_factory=dict)  # name -> commit signatures on chain
+    driver_stats: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> driver counters
 
     @property
     def ok(self) -> bool:
@@ -496,7 +516,8 @@ def _check(cfg: DriverSimConfig, net: SimNetwork, live: list[str], accepted: lis
     final_set = tuple(net.names[a] for a in validators_at(first.state, first.height + 1))
     return DriverSimResult(cfg.seed, heights, hashes, roots, tuple(net.names[a] for a in live), completed,
                            int(loop.time() * 1000), max_round, len(accepted), committed, net.delivered,
-                           net.dropped, problems, final_set, signers)
+                           net.dropped, problems, final_set, signers,
+                           {net.names[a]: dict(getattr(net.nodes[a].driver, "stats", {})) for a in live})
 
 
 # --------------------------------------------------------------------------- scenarios

@@ -38,6 +38,8 @@ class FaultFilter:
 
     def __init__(self) -> None:
         self.cut: set[str] = set()
+        self.drop_txs_from: set[str] = set()  # inbound gossiped txs from these peers are dropped
+        self.refuse_pulls = False             # answer compact-proposal pulls with 404
 
     def blocked(self, peer_id: str) -> bool:
         return peer_id in self.cut

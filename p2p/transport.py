@@ -1,11 +1,11 @@
 """What the BFT driver needs from the network, as one injectable interface.
 
 ``node/bft.py`` talks to other validators only through a :class:`Transport`:
-fire-and-forget broadcast of signed consensus messages and txs, and three
-request/response calls used by catch-up (peer heights, committed blocks, a
-candidate block by hash). :class:`HttpTransport` is the production one (batched
-``POST /p2p/msgs`` gossip, ``GET /health``, ``GET /blocks``,
-``GET /p2p/candidate/{hash}``; the /p2p/* requests carry a signed envelope, p2p/auth.py,
+fire-and-forget broadcast of signed consensus messages and txs, and four
+request/response calls used by catch-up and compact proposals (peer heights, committed
+blocks, a candidate block by hash, txs by hash). :class:`HttpTransport` is the production
+one (batched ``POST /p2p/msgs`` gossip, ``GET /health``, ``GET /blocks``,
+``GET /p2p/candidate/{hash}``, ``POST /p2p/txs``; the /p2p/* requests carry a signed envelope, p2p/auth.py,
 while blocks and heights come from public routes, checked by their certificates); ``node/sim.py`` plugs in an in-memory network
 with seeded delays, losses and partitions under virtual time.
 """
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from pocnet.ledger.block import Block
+from pocnet.ledger.encoding import canonical_json
 from pocnet.ledger.keys import KeyPair
 from pocnet.p2p.auth import EnvelopeSigner
 from pocnet.p2p.gossip import FaultFilter, Gossip
@@ -52,6 +53,10 @@ class Transport(Protocol):
 
     async def get_candidate(self, peer_id: str, block_hash: str) -> Any | None:
         """A peer's candidate block for the current height as JSON, or None."""
+        ...
+
+    async def get_txs(self, peer_id: str, hashes: list[str]) -> Any | None:
+        """The txs among ``hashes`` a peer holds (unchecked JSON list), or None on failure."""
         ...
 
 
@@ -111,4 +116,19 @@ class HttpTransport:
             r = await self._client().get(self.peers[peer_id].rstrip("/") + path, headers=headers, timeout=5.0)
             return r.json() if r.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
+            return None
+
+    async def get_txs(self, peer_id: str, hashes: list[str]) -> Any | None:
+        if self.faults.blocked(peer_id):
+            return None
+        try:
+            path = "/p2p/txs"
+            body = canonical_json({"hashes": hashes}, checked=False)
+            headers = {"content-type": "application/json"}
+            if self.signer is not None:
+                headers.update(self.signer.headers(peer_id, "POST", path, body))
+            r = await self._client().post(self.peers[peer_id].rstrip("/") + path, content=body,
+                                          headers=headers, timeout=5.0)
+            return r.json().get("txs") if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
             return None

@@ -3,7 +3,9 @@
 A vote is signed over exactly the bytes of :func:`ledger.block.vote_signing_bytes`,
 so a quorum of precommit messages *is* the block's commit certificate. A proposal
 is signed over ``{"chain_id","kind":"proposal","height","round","pol_round","block_hash","proposer"}``
-and travels with the full block.
+and travels with the full block (``block``) or, compact, with the header and the ordered tx
+hashes (``cblock``, p2p/compact.py): the signature names only the block hash, so both carry
+the same signed proposal.
 """
 from __future__ import annotations
 
@@ -37,10 +39,13 @@ def vote_to_wire(v: Vote, signature: str) -> dict[str, Any]:
             "validator": v.validator, "signature": signature}
 
 
-def sign_proposal(key: KeyPair, chain_id: str, p: Proposal, block: dict[str, Any]) -> dict[str, Any]:
+def sign_proposal(key: KeyPair, chain_id: str, p: Proposal, block: dict[str, Any],
+                  compact: bool = False) -> dict[str, Any]:
+    """The wire proposal; ``block`` is the full block dict, or the compact one if ``compact``."""
     return {"t": "proposal", "height": p.height, "round": p.round, "pol_round": p.pol_round,
             "block_hash": p.block_hash, "proposer": p.proposer,
-            "signature": key.sign(proposal_signing_bytes(chain_id, p)), "block": block}
+            "signature": key.sign(proposal_signing_bytes(chain_id, p)),
+            ("cblock" if compact else "block"): block}
 
 
 def _int(d: dict[str, Any], name: str, lo: int = 0) -> int:
@@ -97,6 +102,6 @@ def parse_proposal(d: dict[str, Any], chain_id: str, validators: frozenset[str])
     sig = d.get("signature")
     if not isinstance(sig, str) or not verify(p.proposer, proposal_signing_bytes(chain_id, p), sig):
         raise BadMessage("bad_signature")
-    if not isinstance(d.get("block"), dict):
-        raise BadMessage("malformed:block")
+    if isinstance(d.get("block"), dict) == isinstance(d.get("cblock"), dict):
+        raise BadMessage("malformed:block")  # exactly one of the full and the compact block
     return p
