@@ -29,8 +29,9 @@ def _submit(c: Cluster, key: KeyPair, start: int, count: int, peers: list[int]) 
     for n, i in enumerate(range(0, count, 10)):
         r = c.http.post(c.urls[peers[n % len(peers)]] + "/txs/batch", json=[t.to_dict() for t in txs[i:i + 10]])
         assert r.status_code == 200 and all("tx_hash" in x for x in r.json()["results"]), r.text
-        wait_until(lambda: all(c.http.get(f"{c.urls[p]}/txs/{txs[i + 9].hash}").status_code == 200
-                               for p in peers), 30, 0.05)
+        last = txs[min(i + 9, count - 1)].hash
+        wait_until(lambda last=last: all(c.http.get(f"{c.urls[p]}/txs/{last}").status_code == 200
+                                         for p in peers), 30, 0.05)
     return [t.hash for t in txs]
 
 
