@@ -1,9 +1,11 @@
 """GFML with Flower learners as separate processes against a real 4-peer cluster.
 
-SuperLink + 6 SuperNodes (Flower's deployment engine) on 127.0.0.1, 2 rounds planned and
-settled by the chain. One learner's device is slow and is killed mid-round: the chain
-flags it missing (no payout, reputation falls) and both rounds still close; every peer
-ends with the same reputations and the same chain. Needs .venv-flower (scripts/setup.sh);
+SuperLink + 5 SuperNodes (Flower's deployment engine) on 127.0.0.1, 2 rounds planned and
+settled by the chain: four nodes host one learner each (the default layout), one device hosts
+two learners (2 and 5; node config ``learners="2,5"``). That device is slow and is killed
+mid-round: the chain flags both its learners missing (no payout, reputation falls) and both
+rounds still close; every peer ends with the same reputations and the same chain.
+Needs .venv-flower (scripts/setup.sh);
 scripts/test.sh sets POCNET_REQUIRE_FLOWER=1 so CI fails rather than skips without it.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tests.cluster_helpers import Cluster
 pytestmark = pytest.mark.slow
 
 LEARNERS, ROUNDS, VICTIM = 6, 2, 2  # mml002: active, a member of a coalition in round 1 (seed 0)
+VICTIMS = (VICTIM, 5)  # one SuperNode hosts both: killing it takes both (mml005 is active too)
 
 
 def _flower_or_skip():
@@ -59,7 +62,9 @@ def test_flower_learners_killed_client_is_missing(tmp_path, port_block):
         c.faucet.save(msp)
         fl.start_superlink()
         for j in range(LEARNERS):
-            fl.start_supernode(j, **({"delay_s": 600.0} if j == VICTIM else {}))
+            if j not in VICTIMS:
+                fl.start_supernode(j)
+        fl.start_supernode(list(VICTIMS), delay_s=600.0)
         out = tmp_path / "result.json"
         run = fl.run({"cluster": ",".join(c.urls), "msp-key": str(msp), "learners": LEARNERS, "coalitions": 2,
                       "rounds": ROUNDS, "seed": 0, "key-seed": 0, "data-limit": 3000, "round-timeout": 40.0,
@@ -73,12 +78,15 @@ def test_flower_learners_killed_client_is_missing(tmp_path, port_block):
         victim = f"mml{VICTIM:03d}"
         assert [r["round"] for r in res["rounds"]] == [1, 2]
         r1 = res["rounds"][0]
-        assert victim in r1["missing"] and r1["flags"].get(victim) == "missing"
         members = [m for ms in r1["coalitions"].values() for m in ms]
-        honest = [m for m in members if m != victim]
-        assert victim in members and len(honest) >= 3
+        gone = {f"mml{v:03d}" for v in VICTIMS} & set(members)
+        assert victim in gone
+        for v in gone:  # every learner of the killed node is missing
+            assert v in r1["missing"] and r1["flags"].get(v) == "missing"
+        honest = [m for m in members if m not in gone]
+        assert len(honest) >= 2 and all(r1["verified"][m] == 1.0 for m in honest)  # spot checks pass
         for r in res["rounds"]:
-            assert r["payouts"].get(victim, 0.0) == 0.0  # a missing learner is paid nothing
+            assert all(r["payouts"].get(v, 0.0) == 0.0 for v in gone)  # a missing learner is paid nothing
             assert sum(r["payouts"].values()) > 0  # ... the others are, and the round closed
             assert 0.0 < r["acc"] <= 1.0
         rep = res["reputations_ppm_per_peer"]
