@@ -54,14 +54,17 @@ def parse_block(d: Any, chain_id: str, known_tx: Callable[[str], Tx | None],
     commit = None
     if d.get("commit") is not None:
         commit = parse_commit(d["commit"])
-    ev_in = d.get("evidence", [])
+    return Block(header, tuple(txs), commit, parse_evidence_list(d.get("evidence", []), "block"))
+
+
+def parse_evidence_list(ev_in: Any, where: str) -> tuple[Any, ...]:
+    """A block's (or compact block's) evidence list from a peer; BadMessage names ``where``."""
     if not isinstance(ev_in, list) or len(ev_in) > MAX_EVIDENCE_PER_BLOCK:
-        raise BadMessage("malformed:block.evidence")
+        raise BadMessage(f"malformed:{where}.evidence")
     try:
-        evidence = tuple(parse_evidence(e) for e in ev_in)
+        return tuple(parse_evidence(e) for e in ev_in)
     except EvidenceInvalid:
-        raise BadMessage("malformed:block.evidence") from None
-    return Block(header, tuple(txs), commit, evidence)
+        raise BadMessage(f"malformed:{where}.evidence") from None
 
 
 def parse_commit(d: Any) -> Commit:

@@ -15,10 +15,9 @@ from typing import Any
 
 from pocnet.ledger.block import Block, Header
 from pocnet.ledger.errors import TxRejected
-from pocnet.ledger.evidence import MAX_EVIDENCE_PER_BLOCK, EvidenceInvalid, parse_evidence
 from pocnet.ledger.merkle import merkle_root
 from pocnet.ledger.tx import Tx, compute_tx_hash, parse_tx
-from pocnet.p2p.blocks import parse_header
+from pocnet.p2p.blocks import parse_evidence_list, parse_header
 from pocnet.p2p.wire import BadMessage
 
 _HEX = frozenset("0123456789abcdef")
@@ -58,14 +57,7 @@ def parse_compact(d: Any, max_txs: int = 20_000) -> CompactBlock:
         raise BadMessage("malformed:cblock.tx_hashes")
     if merkle_root(hashes) != header.tx_root:
         raise BadMessage("cblock_tx_root_mismatch")
-    ev_in = d["evidence"]
-    if not isinstance(ev_in, list) or len(ev_in) > MAX_EVIDENCE_PER_BLOCK:
-        raise BadMessage("malformed:cblock.evidence")
-    try:
-        evidence = tuple(parse_evidence(e) for e in ev_in)
-    except EvidenceInvalid:
-        raise BadMessage("malformed:cblock.evidence") from None
-    return CompactBlock(header, tuple(hashes), evidence)
+    return CompactBlock(header, tuple(hashes), parse_evidence_list(d["evidence"], "cblock"))
 
 
 def missing_txs(cb: CompactBlock, lookup: Callable[[str], Tx | None]) -> list[str]:
